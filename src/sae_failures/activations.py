@@ -1,0 +1,266 @@
+"""Activation store: harvest TL hook points once, keep them on disk memory-mapped.
+
+Contexts are packed from the corpus token stream: position 0 of every context is the
+document separator (``model.document_separator_id``), documents inside a context are
+joined by it too, as in pretraining. Llama-style models put a massive activation on
+that token (SmolLM2's residual norm there is ~100x the rest), and also on a few other
+attention-sink positions (e.g. a "." right after the separator, ~0.1% of tokens).
+``sink_mask`` marks both, separator positions and rows whose norm exceeds
+``SINK_NORM_RATIO`` times the batch median; those positions are never stored, never
+trained on and never spliced. Every stored row is an ordinary text position,
+``n_tokens`` of them.
+
+A harvest runs the model once for all requested hook points, stopping after the
+deepest block needed, and writes one file per hook point, keyed by the full config.
+Hook points already cached are skipped, so notebooks that share a layer share its file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformer_lens import HookedTransformer
+
+from sae_failures.corpus import iter_texts
+from sae_failures.model import document_separator_id
+from sae_failures.paths import atomic_path, data_dir
+
+_HOOK_LAYER = re.compile(r"^blocks\.(\d+)\.")
+SINK_NORM_RATIO = 10.0
+_STORAGE = {"bfloat16": np.uint16, "float16": np.float16, "float32": np.float32}
+
+
+class CacheCorruptedError(RuntimeError):
+    """A cache file exists but cannot be read; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class ActivationSpec:
+    """Everything that determines one cached activation file."""
+
+    model: str
+    hook: str
+    corpus: str
+    split: str
+    context_size: int
+    n_tokens: int
+    dtype: str  # model dtype of the forward pass; storage keeps it exactly
+
+    def key(self) -> str:
+        blob = json.dumps(asdict(self), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def path(self) -> Path:
+        safe_model = self.model.replace("/", "__")
+        name = f"{self.hook}-{self.corpus}-{self.split}-ctx{self.context_size}-n{self.n_tokens}-{self.key()}"
+        return data_dir() / "activations" / safe_model / name
+
+
+def hook_layer(hook: str) -> int:
+    """Index of the block a hook point lives in (``hook_embed`` etc. count as block 0)."""
+    match = _HOOK_LAYER.match(hook)
+    return int(match.group(1)) if match else 0
+
+
+def validate_hooks(model: HookedTransformer, hooks: Sequence[str]) -> None:
+    unknown = [h for h in hooks if h not in model.hook_dict]
+    if unknown:
+        examples = ", ".join(
+            f"blocks.{{0..{model.cfg.n_layers - 1}}}.{h}"
+            for h in ("hook_resid_post", "hook_mlp_out", "hook_attn_out")
+        )
+        raise ValueError(f"Unknown hook point(s) {unknown} for {model.cfg.model_name}. "
+                         f"Valid examples: hook_embed, {examples}.")
+
+
+def sink_mask(acts: torch.Tensor, tokens: torch.Tensor, separator: int) -> torch.Tensor:
+    """True where a position is a separator or an attention sink (norm > 10x the median).
+
+    ``acts`` is ``(batch, pos, d)``, ``tokens`` is ``(batch, pos)``.
+    """
+    norms = acts.float().norm(dim=-1)
+    median = norms[tokens != separator].median() if (tokens != separator).any() else norms.median()
+    return (tokens == separator) | (norms > SINK_NORM_RATIO * median)
+
+
+def pack_contexts(token_stream: Iterator[list[int]], separator: int, context_size: int,
+                  n_tokens: int) -> np.ndarray:
+    """Rows of ``[separator] + context_size - 1`` tokens holding ``n_tokens`` real tokens.
+
+    Documents are concatenated with ``separator`` between them, as in pretraining; the
+    fewest rows whose non-separator positions reach ``n_tokens`` are returned.
+    """
+    body = context_size - 1
+    buf: list[int] = []
+    real = 0
+    for ids in token_stream:
+        buf.extend(ids)
+        buf.append(separator)
+        real += len(ids)
+        if real >= n_tokens + body:  # enough even after trimming to whole rows
+            break
+    rows = np.asarray(buf[: len(buf) // body * body], dtype=np.int32).reshape(-1, body)
+    cumulative = np.cumsum((rows != separator).sum(axis=1))
+    if len(cumulative) == 0 or cumulative[-1] < n_tokens:
+        have = 0 if len(cumulative) == 0 else int(cumulative[-1])
+        raise ValueError(
+            f"The corpus has only {have} tokens in this split, fewer than the {n_tokens} "
+            "requested. Ask for fewer tokens."
+        )
+    rows = rows[: int(np.searchsorted(cumulative, n_tokens)) + 1]
+    return np.concatenate([np.full((len(rows), 1), separator, np.int32), rows], axis=1)
+
+
+def contexts_for(model: HookedTransformer, spec: ActivationSpec) -> np.ndarray:
+    """Token ids of the packed contexts behind ``spec`` (cached; independent of hook)."""
+    tok_spec = ActivationSpec(spec.model, "tokens", spec.corpus, spec.split,
+                              spec.context_size, spec.n_tokens, "int32")
+    path = tok_spec.path().with_suffix(".npy")
+    if path.exists():
+        return _load_npy(path)
+    tokenizer = model.tokenizer
+    stream = (tokenizer(text).input_ids for text in iter_texts(spec.corpus, spec.split))
+    # 2% spare rows: sink positions found at harvest time are dropped too.
+    contexts = pack_contexts(stream, document_separator_id(model), spec.context_size,
+                             int(spec.n_tokens * 1.02) + spec.context_size)
+    with atomic_path(path) as staged:
+        np.save(staged, contexts)
+    return contexts
+
+
+def _load_npy(path: Path, mmap: bool = False) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None)
+    except (ValueError, OSError, EOFError) as err:
+        raise CacheCorruptedError(
+            f"Corrupted cache file {path}: {err}. Delete it and rerun to rebuild it."
+        ) from err
+
+
+class ActivationStore:
+    """One hook point's cached activations, ``(n_tokens, d)``, memory-mapped."""
+
+    def __init__(self, spec: ActivationSpec):
+        self.spec = spec
+        path = spec.path()
+        meta_path = path / "meta.json"
+        if not meta_path.exists():
+            raise FileNotFoundError(f"No cached activations at {path}; harvest them first.")
+        try:
+            self.meta = json.loads(meta_path.read_text())
+        except json.JSONDecodeError as err:
+            raise CacheCorruptedError(
+                f"Corrupted cache metadata {meta_path}: {err}. Delete {path} and rerun."
+            ) from err
+        self._raw = _load_npy(path / "acts.npy", mmap=True)
+        if self._raw.shape != (spec.n_tokens, self.meta["d"]):
+            raise CacheCorruptedError(
+                f"Cache {path} holds shape {self._raw.shape}, expected "
+                f"({spec.n_tokens}, {self.meta['d']}). Delete it and rerun."
+            )
+
+    @property
+    def n_tokens(self) -> int:
+        return self.spec.n_tokens
+
+    @property
+    def d(self) -> int:
+        return int(self.meta["d"])
+
+    def _to_tensor(self, rows: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.array(rows, copy=True))
+        if self.spec.dtype == "bfloat16":
+            t = t.view(torch.bfloat16)
+        return t.float()
+
+    def tensor(self, n: int | None = None) -> torch.Tensor:
+        """The first ``n`` rows (all by default) as float32."""
+        return self._to_tensor(self._raw[: self.n_tokens if n is None else n])
+
+    def batches(self, batch_size: int, seed: int, n_samples: int | None = None
+                ) -> Iterator[torch.Tensor]:
+        """Shuffled float32 batches, epoch after epoch, without loading the file into RAM.
+
+        Rows are drawn by a seeded permutation; each batch reads only its own rows.
+        Stops after ``n_samples`` rows if given, else runs forever (sae-lens's trainer
+        pulls exactly what it needs).
+        """
+        rng = np.random.default_rng(seed)
+        served = 0
+        while True:
+            order = rng.permutation(self.n_tokens)
+            for start in range(0, self.n_tokens - batch_size + 1, batch_size):
+                if n_samples is not None and served >= n_samples:
+                    return
+                idx = np.sort(order[start:start + batch_size])
+                served += batch_size
+                yield self._to_tensor(self._raw[idx])
+
+
+@torch.no_grad()
+def harvest(model: HookedTransformer, specs: Sequence[ActivationSpec],
+            batch_contexts: int = 32) -> list[ActivationStore]:
+    """Stores for ``specs`` (same corpus, split, context size, tokens), harvesting only the missing ones."""
+    validate_hooks(model, [s.hook for s in specs])
+    shared = {(s.model, s.corpus, s.split, s.context_size, s.n_tokens, s.dtype) for s in specs}
+    if len(shared) != 1:
+        raise ValueError("harvest() takes specs that differ only in their hook point.")
+    missing = [s for s in specs if not (s.path() / "meta.json").exists()]
+    if missing:
+        _harvest_missing(model, missing, batch_contexts)
+    return [ActivationStore(s) for s in specs]
+
+
+def _harvest_missing(model: HookedTransformer, specs: Sequence[ActivationSpec],
+                     batch_contexts: int) -> None:
+    first = specs[0]
+    contexts = contexts_for(model, first)
+    hooks = [s.hook for s in specs]
+    stop = max(hook_layer(h) for h in hooks) + 1
+    d = model.cfg.d_model
+    storage = _STORAGE[first.dtype]
+    separator = document_separator_id(model)
+    with contextlib.ExitStack() as stack:
+        staged = {s.hook: stack.enter_context(atomic_path(s.path())) for s in specs}
+        arrays = {}
+        for hook, folder in staged.items():
+            folder.mkdir()
+            arrays[hook] = np.lib.format.open_memmap(
+                folder / "acts.npy", mode="w+", dtype=storage, shape=(first.n_tokens, d))
+        written = dict.fromkeys(hooks, 0)  # each hook drops its own sink positions
+        bar = tqdm(total=first.n_tokens, desc=f"harvest {len(hooks)} hook(s) to block {stop - 1}",
+                   unit="tok", unit_scale=True)
+        for start in range(0, len(contexts), batch_contexts):
+            if min(written.values()) >= first.n_tokens:
+                break
+            ids = torch.from_numpy(contexts[start:start + batch_contexts]).long().to(model.cfg.device)
+            _, cache = model.run_with_cache(ids, names_filter=hooks, stop_at_layer=stop)
+            for hook in hooks:
+                keep = ~sink_mask(cache[hook], ids, separator)
+                acts = cache[hook][keep][: first.n_tokens - written[hook]].cpu()
+                if first.dtype == "bfloat16":
+                    acts = acts.to(torch.bfloat16).view(torch.int16)
+                arrays[hook][written[hook]:written[hook] + len(acts)] = acts.numpy().view(storage)
+                written[hook] += len(acts)
+            bar.update(min(written.values()) - bar.n)
+        bar.close()
+        short = {h: n for h, n in written.items() if n < first.n_tokens}
+        if short:
+            raise RuntimeError(f"Too few ordinary positions in the packed contexts: {short}; "
+                               f"{first.n_tokens} were requested.")
+        for spec in specs:
+            arrays[spec.hook].flush()
+            meta = {**asdict(spec), "d": d, "storage": np.dtype(storage).name,
+                    "excluded_positions": f"separator token {separator} and rows with norm > "
+                    f"{SINK_NORM_RATIO}x the batch median (attention sinks)"}
+            (staged[spec.hook] / "meta.json").write_text(json.dumps(meta, indent=1))
+        arrays.clear()

@@ -1,0 +1,84 @@
+"""``make bench``: throughput next to the same run's matmul roofline.
+
+- SAE training: tokens/s of sae-lens's ``SAETrainer.step`` (forward, backward, Adam,
+  gradient clipping) for a standard SAE, as a fraction of the fp32 matmul throughput
+  for the step's FLOPs (12 * batch * d * width: encoder and decoder, forward and
+  backward). Goal: >= 75%.
+- Activation harvest: tokens/s of the LM forward up to the harvested layer, as a
+  fraction of the model-dtype matmul throughput for its weight FLOPs (2 * params per token).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+
+from sae_failures.zoo import SAESpec, build_training_sae
+
+
+def _best_seconds(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def matmul_flops_per_s(m: int, k: int, n: int, dtype: torch.dtype, repeats: int = 5) -> float:
+    a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
+    return 2 * m * k * n / _best_seconds(lambda: a @ b, repeats)
+
+
+def bench_sae_training(d: int = 576, width: int = 2304, batch: int = 4096, steps: int = 10
+                       ) -> dict[str, float]:
+    from sae_lens.config import SAETrainerConfig
+    from sae_lens.training.sae_trainer import SAETrainer
+
+    from sae_failures.activations import ActivationSpec
+
+    acts = ActivationSpec("bench", "blocks.0.hook_resid_post", "random", "train", 2, batch, "float32")
+    spec = SAESpec("standard_unit_norm", acts, width, 1.0, batch * (steps + 1), batch_size=batch)
+    sae = build_training_sae(spec, d)
+    data = torch.randn(batch, d)
+    trainer = SAETrainer(SAETrainerConfig(total_training_samples=spec.n_tokens,
+                                          train_batch_size_samples=batch, lr_end=spec.lr), sae,
+                         iter(()))
+    seconds = _best_seconds(lambda: trainer.step(data), steps)
+    flops = 12 * batch * d * width
+    # The roofline is the mix of shapes the step runs: (B,d)x(d,w) and (B,w)x(w,d).
+    roofline = 0.5 * (matmul_flops_per_s(batch, d, width, torch.float32)
+                      + matmul_flops_per_s(batch, width, d, torch.float32))
+    return {"tokens_per_s": batch / seconds, "achieved_flops": flops / seconds,
+            "roofline_flops": roofline, "fraction_of_roofline": flops / seconds / roofline}
+
+
+@torch.no_grad()
+def bench_harvest(model_name: str = "smollm2-135m-offline", layer: int = 12, dtype: str = "bfloat16",
+                  contexts: int = 32, context_size: int = 128) -> dict[str, float]:
+    from sae_failures.model import load_model
+
+    model = load_model(model_name, dtype=dtype)
+    tokens = torch.randint(100, model.cfg.d_vocab, (contexts, context_size))
+    hook = f"blocks.{layer}.hook_resid_post"
+    seconds = _best_seconds(lambda: model.run_with_cache(tokens, names_filter=hook,
+                                                         stop_at_layer=layer + 1), 3)
+    block_params = sum(p.numel() for b in model.blocks[: layer + 1] for p in b.parameters())
+    flops = 2 * block_params * contexts * context_size
+    d = model.cfg.d_model
+    roofline = matmul_flops_per_s(contexts * context_size, d, model.cfg.d_mlp, getattr(torch, dtype))
+    return {"tokens_per_s": contexts * context_size / seconds, "achieved_flops": flops / seconds,
+            "roofline_flops": roofline, "fraction_of_roofline": flops / seconds / roofline}
+
+
+def report() -> str:
+    rows = [("SAE training step (fp32, d=576, width 2304, batch 4096)", bench_sae_training()),
+            ("Activation harvest (SmolLM2-135M bf16, to block 12)", bench_harvest())]
+    lines = [f"{'benchmark':<58} {'tokens/s':>10} {'GFLOP/s':>9} {'roofline':>9} {'fraction':>8}"]
+    for name, r in rows:
+        lines.append(f"{name:<58} {r['tokens_per_s']:>10.0f} {r['achieved_flops'] / 1e9:>9.1f} "
+                     f"{r['roofline_flops'] / 1e9:>9.1f} {r['fraction_of_roofline']:>8.0%}")
+    return "\n".join(lines)

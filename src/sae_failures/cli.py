@@ -1,0 +1,44 @@
+"""Command line: ``python -m sae_failures.cli {figures,assets,bench}`` (what the Makefile calls)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sae_failures.profiles import PROFILES
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sae-failures", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    fig = sub.add_parser("figures", help="run the notebooks for a profile")
+    fig.add_argument("--profile", default="offline", help=f"one of {', '.join(PROFILES)}")
+    fig.add_argument("--notebooks", nargs="*", help="name prefixes, e.g. 00 02 (default: all)")
+    sub.add_parser("assets", help="fetch and convert the offline model and corpus")
+    sub.add_parser("bench", help="throughput next to the matmul roofline")
+    args = parser.parse_args(argv)
+
+    if args.command == "figures":
+        from sae_failures.notebook_runner import run
+        from sae_failures.profiles import get_profile
+
+        try:
+            get_profile(args.profile)
+        except ValueError as err:
+            parser.error(str(err))
+        print(f"Claims table: {run(args.profile, args.notebooks)}")
+    elif args.command == "assets":
+        from sae_failures.corpus import brown_documents
+        from sae_failures.model import OFFLINE_MODEL, load_model
+
+        load_model(OFFLINE_MODEL)
+        print(f"offline model ready; Brown corpus: {len(brown_documents())} documents")
+    elif args.command == "bench":
+        from sae_failures.bench import report
+
+        print(report())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Every metric of ``claims.md``'s "Common definitions", under the names used there.
+
+Conventions: ``x`` and ``x_hat`` are ``(tokens, d)``; MSE sums over d and averages over
+tokens (as sae-lens's training loss does); CE losses are in nats per token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sae_lens import SAE
+from tqdm.auto import tqdm
+from transformer_lens import HookedTransformer
+
+from sae_failures.activations import sink_mask
+
+
+def l0(feature_acts: torch.Tensor) -> float:
+    """Mean number of non-zero latents per token."""
+    return float((feature_acts != 0).float().sum(-1).mean())
+
+
+def mse(x: torch.Tensor, x_hat: torch.Tensor) -> float:
+    """Mean over tokens of ||x - x_hat||^2 (summed over d)."""
+    return float((x - x_hat).pow(2).sum(-1).mean())
+
+
+def fvu(x: torch.Tensor, x_hat: torch.Tensor) -> float:
+    """Fraction of variance unexplained: E||x - x_hat||^2 / E||x - mean(x)||^2."""
+    return float((x - x_hat).pow(2).sum() / (x - x.mean(0)).pow(2).sum())
+
+
+def explained_variance(x: torch.Tensor, x_hat: torch.Tensor) -> float:
+    return 1.0 - fvu(x, x_hat)
+
+
+def l2_ratio(x: torch.Tensor, x_hat: torch.Tensor) -> float:
+    """Mean over tokens of ||x_hat|| / ||x||."""
+    return float((x_hat.norm(dim=-1) / x.norm(dim=-1)).mean())
+
+
+def relative_reconstruction_bias(x: torch.Tensor, x_hat: torch.Tensor) -> float:
+    """gamma = E||x_hat||^2 / E[x_hat . x]; 1 is unbiased, < 1 is shrinkage."""
+    return float(x_hat.pow(2).sum() / (x_hat * x).sum())
+
+
+def dead_latents(feature_acts: torch.Tensor) -> torch.Tensor:
+    """Boolean mask of latents never active on these tokens."""
+    return (feature_acts != 0).sum(0) == 0
+
+
+def alignment_scores(sae: SAE) -> torch.Tensor:
+    """a_i = W_enc[i, :] . W_dec[:, i] in the paper's orientation.
+
+    sae-lens stores ``W_enc`` as ``(d_in, d_sae)`` and ``W_dec`` as ``(d_sae, d_in)``.
+    """
+    return (sae.W_enc.detach().T * sae.W_dec.detach()).sum(-1)
+
+
+def ce_loss_recovered(h_clean: float, h_sae: float, h_zero: float) -> float:
+    """(H_zero - H_sae) / (H_zero - H_clean): 1 is perfect, 0 is no better than zero-ablation."""
+    return (h_zero - h_sae) / (h_zero - h_clean)
+
+
+@torch.no_grad()
+def encode_decode(sae: SAE, x: torch.Tensor, batch_size: int = 8192
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Latents and reconstructions of ``x``, in batches."""
+    acts, recons = [], []
+    for chunk in x.split(batch_size):
+        f = sae.encode(chunk)
+        acts.append(f)
+        recons.append(sae.decode(f))
+    return torch.cat(acts), torch.cat(recons)
+
+
+def reconstruction_metrics(sae: SAE, x: torch.Tensor) -> dict[str, float]:
+    """L0, MSE, FVU, explained variance, L2 ratio, gamma and dead fraction on ``x``."""
+    f, x_hat = encode_decode(sae, x)
+    dead = dead_latents(f)
+    return {
+        "l0": l0(f),
+        "mse": mse(x, x_hat),
+        "fvu": fvu(x, x_hat),
+        "explained_variance": explained_variance(x, x_hat),
+        "l2_ratio": l2_ratio(x, x_hat),
+        "gamma": relative_reconstruction_bias(x, x_hat),
+        "dead_fraction": float(dead.float().mean()),
+        "n_dead": int(dead.sum()),
+        "n_eval_tokens": int(x.shape[0]),
+    }
+
+
+@dataclass(frozen=True)
+class CELosses:
+    clean: float
+    sae: float
+    zero: float
+    n_tokens: int
+
+    @property
+    def recovered(self) -> float:
+        return ce_loss_recovered(self.clean, self.sae, self.zero)
+
+    @property
+    def perplexity_clean(self) -> float:
+        return float(np.exp(self.clean))
+
+    @property
+    def perplexity_sae(self) -> float:
+        return float(np.exp(self.sae))
+
+    def to_dict(self) -> dict[str, float]:
+        return {"ce_clean": self.clean, "ce_sae": self.sae, "ce_zero": self.zero,
+                "ce_loss_recovered": self.recovered, "perplexity_clean": self.perplexity_clean,
+                "perplexity_sae": self.perplexity_sae, "n_ce_tokens": self.n_tokens}
+
+
+@torch.no_grad()
+def ce_losses(model: HookedTransformer, sae: SAE, hook: str, contexts: np.ndarray,
+              separator: int, batch_contexts: int = 16) -> CELosses:
+    """Next-token loss clean, with ``hook`` replaced by the SAE's reconstruction, and zero-ablated.
+
+    Splicing goes through TransformerLens ``run_with_hooks``. Separator and attention-sink
+    positions (``sink_mask``) are left untouched, as they were never in the SAE's training
+    data; losses average over positions whose target is not a separator.
+    """
+    totals = {"clean": 0.0, "sae": 0.0, "zero": 0.0}
+    count = 0
+    for start in tqdm(range(0, len(contexts), batch_contexts), desc=f"CE splice {hook}", leave=False):
+        tokens = torch.from_numpy(contexts[start:start + batch_contexts]).long().to(model.cfg.device)
+
+        def splice(act: torch.Tensor, hook: object, mode: str, tokens: torch.Tensor = tokens
+                   ) -> torch.Tensor:
+            keep = ~sink_mask(act, tokens, separator)
+            out = act.clone()
+            if mode == "zero":
+                out[keep] = 0
+            else:
+                out[keep] = sae(act[keep].float()).to(act.dtype)
+            return out
+
+        scored = (tokens[:, 1:] != separator).float()
+        for mode in totals:
+            hooks = [] if mode == "clean" else [
+                (hook, lambda act, hook, mode=mode: splice(act, hook, mode))]
+            loss = model.run_with_hooks(tokens, return_type="loss", loss_per_token=True,
+                                        fwd_hooks=hooks)
+            totals[mode] += float((loss.float() * scored).sum())
+        count += int(scored.sum())
+    return CELosses(clean=totals["clean"] / count, sae=totals["sae"] / count,
+                    zero=totals["zero"] / count, n_tokens=count)

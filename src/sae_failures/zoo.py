@@ -1,0 +1,171 @@
+"""One call trains or loads an SAE from its full config, cached in sae-lens format.
+
+Training uses sae-lens's own training classes and ``SAETrainer`` (Adam, gradient
+clipping, coefficient warm-up, dead-latent tracking) fed by our memory-mapped store.
+Activations are scaled so that E||x|| = sqrt(d) (sae-lens's ``ActivationScaler``), which
+makes sparsity coefficients comparable across layers and models; the scale is folded
+back into the weights before saving, so the saved SAE works on raw activations and
+``sae_lens.SAE.load_from_disk`` loads it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from sae_lens import SAE
+from sae_lens.config import SAETrainerConfig
+from sae_lens.registry import SAE_TRAINING_CLASS_REGISTRY, get_sae_training_class
+from sae_lens.training.sae_trainer import SAETrainer
+from tqdm.auto import tqdm
+
+from sae_failures.activations import ActivationSpec, ActivationStore, CacheCorruptedError
+from sae_failures.paths import atomic_path, data_dir
+
+# The config field each family uses for its sparsity knob, in lookup order.
+SPARSITY_FIELDS = ("l1_coefficient", "k", "l0_coefficient")
+NORM_ESTIMATE_BATCHES = 8
+HISTORY_FILENAME = "training_history.json"
+
+
+@dataclass(frozen=True)
+class SAESpec:
+    """Everything that determines one trained SAE (and so its cache key)."""
+
+    variant: str  # a sae-lens training architecture, ours included
+    activations: ActivationSpec
+    width: int
+    sparsity: float  # L1 coefficient, k (TopK) or L0 coefficient (JumpReLU)
+    n_tokens: int
+    lr: float = 4e-4
+    seed: int = 0
+    batch_size: int = 4096
+    sparsity_warm_up_frac: float = 0.05
+    lr_decay_frac: float = 0.2
+    adam_beta1: float = 0.9
+    options: tuple[tuple[str, Any], ...] = field(default=())  # extra config fields
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def path(self) -> Path:
+        a = self.activations
+        name = f"{self.variant}-w{self.width}-s{self.sparsity:g}-n{self.n_tokens}-seed{self.seed}-{self.key()}"
+        return data_dir() / "saes" / a.model.replace("/", "__") / a.hook / name
+
+    @property
+    def n_steps(self) -> int:
+        return self.n_tokens // self.batch_size
+
+
+def known_variants() -> list[str]:
+    return sorted(SAE_TRAINING_CLASS_REGISTRY)
+
+
+def sparsity_field(config_class: type) -> str:
+    names = {f.name for f in dataclasses.fields(config_class)}
+    for name in SPARSITY_FIELDS:
+        if name in names:
+            return name
+    raise ValueError(f"{config_class.__name__} has none of the sparsity fields {SPARSITY_FIELDS}.")
+
+
+def build_training_sae(spec: SAESpec, d_in: int) -> Any:
+    """A fresh sae-lens training SAE for ``spec`` (seeded)."""
+    if spec.variant not in SAE_TRAINING_CLASS_REGISTRY:
+        raise ValueError(f"Unknown SAE variant {spec.variant!r}. Valid variants: "
+                         f"{', '.join(known_variants())}.")
+    sae_class, config_class = get_sae_training_class(spec.variant)
+    valid = {f.name for f in dataclasses.fields(config_class)}
+    options = dict(spec.options)
+    unknown = sorted(set(options) - valid)
+    if unknown:
+        raise ValueError(f"Unknown option(s) {unknown} for variant {spec.variant!r}. "
+                         f"Valid options: {', '.join(sorted(valid))}.")
+    field_name = sparsity_field(config_class)
+    kwargs: dict[str, Any] = {field_name: int(spec.sparsity) if field_name == "k" else spec.sparsity}
+    warm_field = {"l1_coefficient": "l1_warm_up_steps", "l0_coefficient": "l0_warm_up_steps"}.get(field_name)
+    if warm_field in valid:
+        kwargs[warm_field] = int(spec.sparsity_warm_up_frac * spec.n_steps)
+    cfg = config_class(d_in=d_in, d_sae=spec.width, **kwargs, **options)
+    cfg.metadata.hook_name = spec.activations.hook
+    cfg.metadata.model_name = spec.activations.model
+    cfg.metadata.context_size = spec.activations.context_size
+    torch.manual_seed(spec.seed)
+    return sae_class(cfg)
+
+
+def train_sae(spec: SAESpec, store: ActivationStore, log_every: int = 25
+              ) -> tuple[Any, list[dict[str, float]]]:
+    """Train ``spec`` on ``store``; returns the training SAE (raw-activation scale) and its loss history."""
+    if store.spec != spec.activations:
+        raise ValueError("The store does not hold the activations named in the spec.")
+    sae = build_training_sae(spec, store.d)
+    provider = store.batches(spec.batch_size, seed=spec.seed)
+    trainer = SAETrainer(
+        SAETrainerConfig(
+            total_training_samples=spec.n_tokens,
+            train_batch_size_samples=spec.batch_size,
+            lr=spec.lr,
+            lr_scheduler_name="constant",
+            lr_end=spec.lr,
+            lr_decay_steps=int(spec.lr_decay_frac * spec.n_steps),
+            adam_beta1=spec.adam_beta1,
+            n_batches_for_norm_estimate=NORM_ESTIMATE_BATCHES,
+        ),
+        sae,
+        provider,
+    )
+    trainer.activation_scaler.estimate_scaling_factor(store.d, provider, NORM_ESTIMATE_BATCHES)
+    history = []
+    bar = tqdm(range(spec.n_steps), desc=f"train {spec.variant} w={spec.width} s={spec.sparsity:g}")
+    for step in bar:
+        out = trainer.step(next(provider))
+        trainer.n_training_steps += 1
+        if step % log_every == 0 or step == spec.n_steps - 1:
+            row = {"step": step, "tokens": (step + 1) * spec.batch_size,
+                   "l0": float((out.feature_acts > 0).float().sum(-1).mean())}
+            row.update({k: v.item() for k, v in out.losses.items()})
+            history.append(row)
+            bar.set_postfix(mse=f"{row['mse_loss']:.3g}", l0=f"{row['l0']:.1f}")
+    sae.fold_activation_norm_scaling_factor(trainer.activation_scaler.scaling_factor)
+    trainer.set_final_sae_metadata()
+    sae.cfg.metadata.activation_scaling_factor = float(trainer.activation_scaler.scaling_factor)
+    return sae, history
+
+
+def get_sae(spec: SAESpec, store: ActivationStore | None = None) -> SAE:
+    """The trained inference SAE for ``spec``: from the cache, else trained (needs ``store``)."""
+    path = spec.path()
+    if not (path / "cfg.json").exists():
+        if store is None:
+            store = ActivationStore(spec.activations)
+        sae, history = train_sae(spec, store)
+        sae.cfg.metadata.sae_failures_spec = spec.to_dict()
+        with atomic_path(path) as staged:
+            sae.save_inference_model(staged)
+            (staged / HISTORY_FILENAME).write_text(json.dumps(history))
+    return load_cached(path)
+
+
+def load_cached(path: Path) -> SAE:
+    try:
+        return SAE.load_from_disk(path)
+    except Exception as err:  # safetensors / json errors have no common base class
+        raise CacheCorruptedError(
+            f"Corrupted SAE cache {path}: {err}. Delete that folder and rerun to retrain."
+        ) from err
+
+
+def training_history(spec: SAESpec) -> list[dict[str, float]]:
+    """Loss history recorded while ``spec`` was trained (empty if not trained here)."""
+    path = spec.path() / HISTORY_FILENAME
+    return json.loads(path.read_text()) if path.exists() else []
