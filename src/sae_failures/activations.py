@@ -33,6 +33,7 @@ from transformer_lens import HookedTransformer
 from sae_failures.corpus import iter_texts
 from sae_failures.model import document_separator_id
 from sae_failures.paths import atomic_path, data_dir
+from sae_failures.profiles import Profile
 
 _HOOK_LAYER = re.compile(r"^blocks\.(\d+)\.")
 SINK_NORM_RATIO = 10.0
@@ -264,3 +265,10 @@ def _harvest_missing(model: HookedTransformer, specs: Sequence[ActivationSpec],
                     f"{SINK_NORM_RATIO}x the batch median (attention sinks)"}
             (staged[spec.hook] / "meta.json").write_text(json.dumps(meta, indent=1))
         arrays.clear()
+
+
+def spec_for(profile: Profile, hook: str, split: str) -> ActivationSpec:
+    """The activation spec a profile uses for ``hook``: train_tokens or eval_tokens of the split."""
+    n_tokens = profile.train_tokens if split == "train" else profile.eval_tokens
+    return ActivationSpec(profile.model, hook, profile.corpus, split, profile.context_size,
+                          n_tokens, profile.model_dtype)

@@ -70,8 +70,8 @@ def _smollm2_cache_dir() -> Path:
 
 def _convert_smollm2(cache: Path) -> None:
     """Dequantise the GGUF with transformers and store TL weights plus tokenizer."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformer_lens.pretrained.weight_conversions.llama import convert_llama_weights
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     gguf = smollm2_gguf_path()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)

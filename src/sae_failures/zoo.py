@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ from sae_failures.paths import atomic_path, data_dir
 SPARSITY_FIELDS = ("l1_coefficient", "k", "l0_coefficient")
 NORM_ESTIMATE_BATCHES = 8
 HISTORY_FILENAME = "training_history.json"
+# Part of every cache key: bump when training code changes what a spec produces.
+CACHE_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,8 @@ class SAESpec:
         return asdict(self)
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        blob = json.dumps({**self.to_dict(), "cache_version": CACHE_VERSION}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def path(self) -> Path:
         a = self.activations
@@ -126,6 +130,7 @@ def train_sae(spec: SAESpec, store: ActivationStore, log_every: int = 25
     )
     trainer.activation_scaler.estimate_scaling_factor(store.d, provider, NORM_ESTIMATE_BATCHES)
     history = []
+    start = time.perf_counter()
     bar = tqdm(range(spec.n_steps), desc=f"train {spec.variant} w={spec.width} s={spec.sparsity:g}")
     for step in bar:
         out = trainer.step(next(provider))
@@ -139,6 +144,7 @@ def train_sae(spec: SAESpec, store: ActivationStore, log_every: int = 25
     sae.fold_activation_norm_scaling_factor(trainer.activation_scaler.scaling_factor)
     trainer.set_final_sae_metadata()
     sae.cfg.metadata.activation_scaling_factor = float(trainer.activation_scaler.scaling_factor)
+    sae.cfg.metadata.training_seconds = round(time.perf_counter() - start, 1)
     return sae, history
 
 

@@ -1,0 +1,53 @@
+import json
+
+import pytest
+
+from sae_failures.claims import ClaimsTable, assemble, verdict
+from sae_failures.notebook_runner import notebooks
+from sae_failures.paths import atomic_path
+
+
+def test_verdict_rules():
+    assert verdict(True) == "reproduced"
+    assert verdict(False, partially=True) == "partial"
+    assert verdict(False) == "not_reproduced"
+
+
+def test_claims_json_and_assembled_table(tmp_data):
+    table = ClaimsTable("99_demo", "smoke", "tiny", setup={"layer": 3, "train_tokens": 100})
+    table.record("X-1", "a | b", "0.5", "0.49", "reproduced", evidence="fig.png")
+    table.record("X-2", "needs a judge", "0.3", "-", "not_attempted", notes="no LLM judge")
+    data = json.loads(table.write().read_text())
+    assert set(data) == {"notebook", "profile", "model", "git_commit", "created", "setup", "claims"}
+    assert [c["id"] for c in data["claims"]] == ["X-1", "X-2"]
+    assert data["setup"]["layer"] == 3
+    text = assemble("smoke").read_text()
+    assert "| X-1 | a \\| b | 0.5 | 0.49 | reproduced | fig.png |  |" in text
+
+
+def test_claims_reject_bad_rows():
+    table = ClaimsTable("99_demo", "smoke", "tiny")
+    with pytest.raises(ValueError, match="Valid verdicts"):
+        table.record("X-1", "s", "1", "1", "yes")
+    with pytest.raises(ValueError, match="needs the reason"):
+        table.record("X-1", "s", "1", "-", "not_attempted")
+    table.record("X-1", "s", "1", "1", "partial")
+    with pytest.raises(ValueError, match="already recorded"):
+        table.record("X-1", "s", "1", "1", "partial")
+
+
+def test_atomic_path_leaves_nothing_when_interrupted(tmp_path):
+    target = tmp_path / "cache" / "thing"
+    with pytest.raises(KeyboardInterrupt), atomic_path(target) as staged:
+        staged.write_text("half")
+        raise KeyboardInterrupt
+    assert not target.exists()
+    assert list((tmp_path / "cache").iterdir()) == []
+    with atomic_path(target) as staged:
+        staged.write_text("whole")
+    assert target.read_text() == "whole"
+
+
+def test_unknown_notebook_selection_lists_valid_ones():
+    with pytest.raises(ValueError, match="No notebook matches"):
+        notebooks(["77"])

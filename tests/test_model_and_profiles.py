@@ -1,0 +1,37 @@
+import pytest
+import torch
+
+from sae_failures.model import NetworkUnavailableError, load_model
+from sae_failures.profiles import PROFILES, get_profile
+
+
+def test_offline_model_matches_huggingface_and_knows_paris(offline_model):
+    from transformers import AutoModelForCausalLM
+
+    from sae_failures.offline_assets import smollm2_gguf_path
+
+    gguf = smollm2_gguf_path()
+    hf = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    tokens = offline_model.to_tokens("The capital of France is", prepend_bos=False)
+    with torch.no_grad():
+        tl_logits = offline_model(tokens)
+        hf_logits = hf(tokens).logits
+    assert (tl_logits - hf_logits).abs().max() < 5e-5
+    assert offline_model.tokenizer.decode(tl_logits[0, -1].argmax()) == " Paris"
+
+
+def test_paper_model_without_network_names_the_offline_profile(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(NetworkUnavailableError, match="profile='offline'"):
+        load_model("EleutherAI/pythia-70m-deduped")
+
+
+def test_unknown_profile_lists_valid_ones():
+    with pytest.raises(ValueError, match=r"Unknown profile 'fast'.*smoke, offline, paper"):
+        get_profile("fast")
+
+
+def test_profiles_share_one_layer_inside_their_model():
+    for profile in PROFILES.values():
+        assert profile.default_layer in profile.resid_layers or profile.name == "smoke"
+        assert profile.eval_tokens < profile.train_tokens

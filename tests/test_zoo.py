@@ -1,0 +1,64 @@
+import pytest
+import torch
+from sae_lens import SAE
+
+from sae_failures import zoo
+from sae_failures.zoo import SAESpec, get_sae, training_history
+
+
+def spec_for(store, variant="standard_unit_norm", sparsity=0.1, **kw):
+    return SAESpec(variant, store.spec, width=8, sparsity=sparsity, n_tokens=32768,
+                   lr=3e-2, batch_size=256, **kw)
+
+
+def test_unknown_variant_lists_valid_ones(sparse_store):
+    store, _ = sparse_store
+    with pytest.raises(ValueError, match=r"Unknown SAE variant 'relu'.*standard_unit_norm.*topk"):
+        get_sae(spec_for(store, variant="relu"), store)
+
+
+def test_unknown_option_lists_valid_ones(sparse_store):
+    store, _ = sparse_store
+    with pytest.raises(ValueError, match=r"Unknown option\(s\) \['kk'\].*Valid options"):
+        get_sae(spec_for(store, options=(("kk", 3),)), store)
+
+
+def test_trained_sae_round_trips_through_sae_lens_and_is_cached(sparse_store, monkeypatch):
+    store, features = sparse_store
+    spec = spec_for(store)
+    sae = get_sae(spec, store)
+    reloaded = SAE.load_from_disk(spec.path())  # plain sae-lens, no repo code involved
+    x = store.tensor(512)
+    assert torch.allclose(sae.encode(x), reloaded.encode(x))
+    assert reloaded.cfg.architecture() == "standard"
+    assert reloaded.cfg.metadata.sae_failures_spec["variant"] == "standard_unit_norm"
+    # unit-norm rows, then divided by the folded activation scale
+    scale = reloaded.cfg.metadata.activation_scaling_factor
+    assert torch.allclose(reloaded.W_dec.norm(dim=1), torch.full((8,), 1 / scale), atol=1e-5)
+    # it learned the three true features (decoder rows align with them)
+    cos = torch.nn.functional.normalize(reloaded.W_dec, dim=1) @ features.T
+    assert (cos.max(dim=0).values > 0.99).all()
+    history = training_history(spec)
+    assert history[-1]["mse_loss"] < history[0]["mse_loss"]
+    monkeypatch.setattr(zoo, "train_sae", lambda *a, **k: pytest.fail("retrained a cached SAE"))
+    get_sae(spec, store)
+
+
+def test_every_family_trains_and_reloads(sparse_store):
+    store, _ = sparse_store
+    for variant, sparsity in (("topk", 3), ("gated", 1e-3), ("jumprelu", 1e-3), ("standard", 1e-3)):
+        spec = SAESpec(variant, store.spec, width=8, sparsity=sparsity, n_tokens=1024,
+                       batch_size=256)
+        sae = get_sae(spec, store)
+        assert SAE.load_from_disk(spec.path()).cfg.architecture() == variant
+        if variant == "topk":
+            assert (sae.encode(store.tensor(64)) > 0).sum(-1).max() <= 3
+
+
+def test_corrupted_sae_cache_gets_a_clear_error(sparse_store):
+    store, _ = sparse_store
+    spec = SAESpec("topk", store.spec, width=8, sparsity=2, n_tokens=512, batch_size=256)
+    get_sae(spec, store)
+    (spec.path() / "sae_weights.safetensors").write_bytes(b"garbage")
+    with pytest.raises(zoo.CacheCorruptedError, match="Delete that folder"):
+        get_sae(spec, store)
