@@ -67,12 +67,12 @@ def ce_loss_recovered(h_clean: float, h_sae: float, h_zero: float) -> float:
 @torch.no_grad()
 def encode_decode(sae: SAE, x: torch.Tensor, batch_size: int = 8192
                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Latents and reconstructions of ``x``, in batches."""
+    """Latents and reconstructions of ``x``, in batches on the SAE's device, returned on the CPU."""
     acts, recons = [], []
     for chunk in x.split(batch_size):
-        f = sae.encode(chunk)
-        acts.append(f)
-        recons.append(sae.decode(f))
+        f = sae.encode(chunk.to(sae.device))
+        acts.append(f.cpu())
+        recons.append(sae.decode(f).cpu())
     return torch.cat(acts), torch.cat(recons)
 
 

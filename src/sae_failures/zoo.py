@@ -45,7 +45,7 @@ class SAESpec:
     width: int
     sparsity: float  # L1 coefficient, k (TopK) or L0 coefficient (JumpReLU)
     n_tokens: int
-    lr: float = 4e-4
+    lr: float = 1e-3
     seed: int = 0
     batch_size: int = 4096
     sparsity_warm_up_frac: float = 0.05
@@ -82,8 +82,8 @@ def sparsity_field(config_class: type) -> str:
     raise ValueError(f"{config_class.__name__} has none of the sparsity fields {SPARSITY_FIELDS}.")
 
 
-def build_training_sae(spec: SAESpec, d_in: int) -> Any:
-    """A fresh sae-lens training SAE for ``spec`` (seeded)."""
+def build_training_sae(spec: SAESpec, d_in: int, device: str = "cpu") -> Any:
+    """A fresh sae-lens training SAE for ``spec`` (seeded) on ``device``."""
     if spec.variant not in SAE_TRAINING_CLASS_REGISTRY:
         raise ValueError(f"Unknown SAE variant {spec.variant!r}. Valid variants: "
                          f"{', '.join(known_variants())}.")
@@ -99,7 +99,7 @@ def build_training_sae(spec: SAESpec, d_in: int) -> Any:
     warm_field = {"l1_coefficient": "l1_warm_up_steps", "l0_coefficient": "l0_warm_up_steps"}.get(field_name)
     if warm_field in valid:
         kwargs[warm_field] = int(spec.sparsity_warm_up_frac * spec.n_steps)
-    cfg = config_class(d_in=d_in, d_sae=spec.width, **kwargs, **options)
+    cfg = config_class(d_in=d_in, d_sae=spec.width, device=device, **kwargs, **options)
     cfg.metadata.hook_name = spec.activations.hook
     cfg.metadata.model_name = spec.activations.model
     cfg.metadata.context_size = spec.activations.context_size
@@ -107,12 +107,26 @@ def build_training_sae(spec: SAESpec, d_in: int) -> Any:
     return sae_class(cfg)
 
 
-def train_sae(spec: SAESpec, store: ActivationStore, log_every: int = 25
+@torch.no_grad()
+def init_b_dec_to_mean(sae: Any, store: ActivationStore, scale: float, seed: int) -> None:
+    """Start b_dec at the (scaled) data mean, as is standard.
+
+    Residual streams have a large mean; from b_dec = 0 the first hundreds of steps are
+    spent learning it and short runs end worse than predicting the mean (FVU > 1).
+    """
+    sample = torch.cat(list(store.batches(4096, seed=seed + 1, n_samples=8 * 4096)))
+    sae.b_dec.data.copy_((sample.mean(0) * scale).to(sae.b_dec))
+
+
+def train_sae(spec: SAESpec, store: ActivationStore, device: str = "cpu", log_every: int = 25
               ) -> tuple[Any, list[dict[str, float]]]:
-    """Train ``spec`` on ``store``; returns the training SAE (raw-activation scale) and its loss history."""
+    """Train ``spec`` on ``store``; returns the training SAE (raw-activation scale) and its loss history.
+
+    ``device`` is where training runs; it is not part of the cache key.
+    """
     if store.spec != spec.activations:
         raise ValueError("The store does not hold the activations named in the spec.")
-    sae = build_training_sae(spec, store.d)
+    sae = build_training_sae(spec, store.d, device)
     provider = store.batches(spec.batch_size, seed=spec.seed)
     trainer = SAETrainer(
         SAETrainerConfig(
@@ -123,12 +137,14 @@ def train_sae(spec: SAESpec, store: ActivationStore, log_every: int = 25
             lr_end=spec.lr,
             lr_decay_steps=int(spec.lr_decay_frac * spec.n_steps),
             adam_beta1=spec.adam_beta1,
+            device=device,
             n_batches_for_norm_estimate=NORM_ESTIMATE_BATCHES,
         ),
         sae,
         provider,
     )
     trainer.activation_scaler.estimate_scaling_factor(store.d, provider, NORM_ESTIMATE_BATCHES)
+    init_b_dec_to_mean(sae, store, trainer.activation_scaler.scaling_factor, spec.seed)
     history = []
     start = time.perf_counter()
     bar = tqdm(range(spec.n_steps), desc=f"train {spec.variant} w={spec.width} s={spec.sparsity:g}")
@@ -148,23 +164,23 @@ def train_sae(spec: SAESpec, store: ActivationStore, log_every: int = 25
     return sae, history
 
 
-def get_sae(spec: SAESpec, store: ActivationStore | None = None) -> SAE:
-    """The trained inference SAE for ``spec``: from the cache, else trained (needs ``store``)."""
+def get_sae(spec: SAESpec, store: ActivationStore | None = None, device: str = "cpu") -> SAE:
+    """The trained inference SAE for ``spec``: from the cache, else trained on ``device``."""
     path = spec.path()
     if not (path / "cfg.json").exists():
         if store is None:
             store = ActivationStore(spec.activations)
-        sae, history = train_sae(spec, store)
+        sae, history = train_sae(spec, store, device)
         sae.cfg.metadata.sae_failures_spec = spec.to_dict()
         with atomic_path(path) as staged:
             sae.save_inference_model(staged)
             (staged / HISTORY_FILENAME).write_text(json.dumps(history))
-    return load_cached(path)
+    return load_cached(path, device)
 
 
-def load_cached(path: Path) -> SAE:
+def load_cached(path: Path, device: str = "cpu") -> SAE:
     try:
-        return SAE.load_from_disk(path)
+        return SAE.load_from_disk(path, device=device)
     except Exception as err:  # safetensors / json errors have no common base class
         raise CacheCorruptedError(
             f"Corrupted SAE cache {path}: {err}. Delete that folder and rerun to retrain."
