@@ -51,3 +51,18 @@ def test_atomic_path_leaves_nothing_when_interrupted(tmp_path):
 def test_unknown_notebook_selection_lists_valid_ones():
     with pytest.raises(ValueError, match="No notebook matches"):
         notebooks(["77"])
+
+
+def test_committed_notebook_loses_papermills_injected_parameters(tmp_path):
+    import nbformat
+
+    from sae_failures.notebook_runner import commit_outputs
+
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("profile = 'smoke'", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("profile = 'offline'", metadata={"tags": ["injected-parameters"]}),
+        nbformat.v4.new_code_cell("print(profile)")])
+    nbformat.write(nb, tmp_path / "executed.ipynb")
+    commit_outputs(tmp_path / "executed.ipynb", tmp_path / "committed.ipynb")
+    kept = nbformat.read(tmp_path / "committed.ipynb", as_version=4).cells
+    assert [c.source for c in kept] == ["profile = 'smoke'", "print(profile)"]

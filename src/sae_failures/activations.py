@@ -37,6 +37,8 @@ from sae_failures.profiles import Profile
 
 _HOOK_LAYER = re.compile(r"^blocks\.(\d+)\.")
 SINK_NORM_RATIO = 10.0
+# Part of every cache key: bump when harvesting code changes what a spec produces.
+HARVEST_VERSION = 1
 _STORAGE = {"bfloat16": np.uint16, "float16": np.float16, "float32": np.float32}
 
 
@@ -57,8 +59,8 @@ class ActivationSpec:
     dtype: str  # model dtype of the forward pass; storage keeps it exactly
 
     def key(self) -> str:
-        blob = json.dumps(asdict(self), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        blob = json.dumps({**asdict(self), "harvest_version": HARVEST_VERSION}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def path(self) -> Path:
         safe_model = self.model.replace("/", "__")
@@ -265,6 +267,12 @@ def _harvest_missing(model: HookedTransformer, specs: Sequence[ActivationSpec],
                     f"{SINK_NORM_RATIO}x the batch median (attention sinks)"}
             (staged[spec.hook] / "meta.json").write_text(json.dumps(meta, indent=1))
         arrays.clear()
+
+
+def ce_contexts(model: HookedTransformer, profile: Profile, hook: str) -> np.ndarray:
+    """Held-out contexts holding about ``profile.ce_tokens`` tokens, for CE splicing."""
+    contexts = contexts_for(model, spec_for(profile, hook, "heldout"))
+    return contexts[: max(1, profile.ce_tokens // (profile.context_size - 1))]
 
 
 def spec_for(profile: Profile, hook: str, split: str) -> ActivationSpec:

@@ -6,6 +6,7 @@ tokens (as sae-lens's training loss does); CE losses are in nats per token.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -118,16 +119,27 @@ class CELosses:
                 "perplexity_sae": self.perplexity_sae, "n_ce_tokens": self.n_tokens}
 
 
-@torch.no_grad()
 def ce_losses(model: HookedTransformer, sae: SAE, hook: str, contexts: np.ndarray,
               separator: int, batch_contexts: int = 16) -> CELosses:
     """Next-token loss clean, with ``hook`` replaced by the SAE's reconstruction, and zero-ablated.
 
+    See ``ce_losses_for``, which shares the clean and zero-ablated passes among many SAEs.
+    """
+    return ce_losses_for(model, {"sae": sae}, hook, contexts, separator, batch_contexts)["sae"]
+
+
+@torch.no_grad()
+def ce_losses_for(model: HookedTransformer, saes: Mapping[str, SAE], hook: str,
+                  contexts: np.ndarray, separator: int, batch_contexts: int = 16
+                  ) -> dict[str, CELosses]:
+    """CE losses of every SAE in ``saes`` spliced at ``hook``, on the same tokens.
+
     Splicing goes through TransformerLens ``run_with_hooks``. Separator and attention-sink
     positions (``sink_mask``) are left untouched, as they were never in the SAE's training
-    data; losses average over positions whose target is not a separator.
+    data; losses average over positions whose target is not a separator. The clean and
+    zero-ablated passes run once for all SAEs.
     """
-    totals = {"clean": 0.0, "sae": 0.0, "zero": 0.0}
+    totals = dict.fromkeys(["clean", "zero", *(f"sae:{name}" for name in saes)], 0.0)
     count = 0
     for start in tqdm(range(0, len(contexts), batch_contexts), desc=f"CE splice {hook}", leave=False):
         tokens = torch.from_numpy(contexts[start:start + batch_contexts]).long().to(model.cfg.device)
@@ -139,7 +151,8 @@ def ce_losses(model: HookedTransformer, sae: SAE, hook: str, contexts: np.ndarra
             if mode == "zero":
                 out[keep] = 0
             else:
-                out[keep] = sae(act[keep].float()).to(act.dtype)
+                sae = saes[mode.removeprefix("sae:")]
+                out[keep] = sae(act[keep].to(sae.device, sae.dtype)).to(act.device, act.dtype)
             return out
 
         scored = (tokens[:, 1:] != separator).float()
@@ -150,5 +163,6 @@ def ce_losses(model: HookedTransformer, sae: SAE, hook: str, contexts: np.ndarra
                                         fwd_hooks=hooks)
             totals[mode] += float((loss.float() * scored).sum())
         count += int(scored.sum())
-    return CELosses(clean=totals["clean"] / count, sae=totals["sae"] / count,
-                    zero=totals["zero"] / count, n_tokens=count)
+    clean, zero = totals["clean"] / count, totals["zero"] / count
+    return {name: CELosses(clean=clean, sae=totals[f"sae:{name}"] / count, zero=zero, n_tokens=count)
+            for name in saes}

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
+
+import nbformat
 
 from sae_failures.claims import assemble
 from sae_failures.paths import REPO_ROOT, atomic_write_text, figures_dir
@@ -24,6 +25,17 @@ def notebooks(selected: list[str] | None = None) -> list[Path]:
     if len(chosen) == 0:
         raise ValueError(f"No notebook matches {selected}. Valid: {', '.join(nb.stem for nb in found)}.")
     return chosen
+
+
+def commit_outputs(executed: Path, committed: Path) -> None:
+    """Copy an executed notebook over the committed one, minus papermill's injected parameters.
+
+    The injected cell (``profile = "offline"``) would otherwise override the parameters
+    cell's default when nbval runs the committed notebook in the smoke profile.
+    """
+    nb = nbformat.read(executed, as_version=4)
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    nbformat.write(nb, committed)
 
 
 def run(profile: str, selected: list[str] | None = None, update_committed: bool | None = None
@@ -54,7 +66,7 @@ def run(profile: str, selected: list[str] | None = None, update_committed: bool 
         timings[nb.stem] = round(time.perf_counter() - start, 1)
         print(f"[{profile}] {nb.name} done in {timings[nb.stem]:.0f} s", flush=True)
         if update:
-            shutil.copyfile(out, nb)
+            commit_outputs(out, nb)
     timing_path = figures_dir(profile) / "timings.json"
     previous = json.loads(timing_path.read_text()) if timing_path.exists() else {}
     atomic_write_text(timing_path, json.dumps({**previous, **timings}, indent=2) + "\n")

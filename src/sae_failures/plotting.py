@@ -12,6 +12,7 @@ from sae_failures.paths import figures_dir
 
 def setup_style() -> None:
     sns.set_theme(context="notebook", style="whitegrid")
+    plt.rcParams["figure.constrained_layout.use"] = True  # suptitles never hide panel titles
 
 
 def save_figure(fig: plt.Figure, profile: str, notebook: str, name: str) -> list[Path]:

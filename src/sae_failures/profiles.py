@@ -19,7 +19,8 @@ class Profile:
     model_dtype: str  # dtype of the language model's forward passes (harvest, CE splicing)
     context_size: int  # tokens per packed context, position 0 included
     train_tokens: int  # activations harvested for SAE training (position 0 excluded)
-    eval_tokens: int  # held-out tokens for metrics and CE splicing
+    eval_tokens: int  # held-out tokens for reconstruction metrics
+    ce_tokens: int  # held-out tokens scored when splicing SAEs into the model (3+ passes each)
     sae_batch_size: int
     default_layer: int  # the residual layer every notebook shares
     resid_layers: tuple[int, ...]  # layers studied when a notebook sweeps depth
@@ -41,6 +42,7 @@ PROFILES: dict[str, Profile] = {
         context_size=64,
         train_tokens=24_000,
         eval_tokens=2_048,
+        ce_tokens=1_024,
         sae_batch_size=1024,
         default_layer=12,
         resid_layers=(6, 12),
@@ -55,6 +57,7 @@ PROFILES: dict[str, Profile] = {
         context_size=128,
         train_tokens=1_000_000,
         eval_tokens=32_768,
+        ce_tokens=8_192,
         sae_batch_size=2048,
         default_layer=12,
         resid_layers=(3, 9, 12, 18, 24, 29),
@@ -71,6 +74,7 @@ PROFILES: dict[str, Profile] = {
         # would need streaming activations, which this profile does not do yet.
         train_tokens=10_000_000,
         eval_tokens=1_000_000,
+        ce_tokens=131_072,
         sae_batch_size=4096,
         default_layer=3,
         resid_layers=(0, 1, 2, 3, 4, 5),

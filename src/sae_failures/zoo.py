@@ -33,7 +33,7 @@ SPARSITY_FIELDS = ("l1_coefficient", "k", "l0_coefficient")
 NORM_ESTIMATE_BATCHES = 8
 HISTORY_FILENAME = "training_history.json"
 # Part of every cache key: bump when training code changes what a spec produces.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ class SAESpec:
     lr_decay_frac: float = 0.2
     adam_beta1: float = 0.9
     options: tuple[tuple[str, Any], ...] = field(default=())  # extra config fields
+    init_from: str = ""  # cache path (relative to data/) of an SAE to start from: fine-tuning
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,8 +144,17 @@ def train_sae(spec: SAESpec, store: ActivationStore, device: str = "cpu", log_ev
         sae,
         provider,
     )
-    trainer.activation_scaler.estimate_scaling_factor(store.d, provider, NORM_ESTIMATE_BATCHES)
-    init_b_dec_to_mean(sae, store, trainer.activation_scaler.scaling_factor, spec.seed)
+    if spec.init_from:
+        # Fine-tuning: continue in the start SAE's own scaled space.
+        start_sae = load_cached(data_dir() / spec.init_from)
+        scale = float(start_sae.cfg.metadata.activation_scaling_factor)
+        if not hasattr(sae, "load_start"):
+            raise ValueError(f"Variant {spec.variant!r} cannot start from another SAE.")
+        sae.load_start(start_sae, scale)
+        trainer.activation_scaler.scaling_factor = scale
+    else:
+        trainer.activation_scaler.estimate_scaling_factor(store.d, provider, NORM_ESTIMATE_BATCHES)
+        init_b_dec_to_mean(sae, store, trainer.activation_scaler.scaling_factor, spec.seed)
     history = []
     start = time.perf_counter()
     bar = tqdm(range(spec.n_steps), desc=f"train {spec.variant} w={spec.width} s={spec.sparsity:g}")
@@ -176,6 +186,27 @@ def get_sae(spec: SAESpec, store: ActivationStore | None = None, device: str = "
             sae.save_inference_model(staged)
             (staged / HISTORY_FILENAME).write_text(json.dumps(history))
     return load_cached(path, device)
+
+
+STANDARD_L1 = 3.0
+
+
+def standard_spec(activations: ActivationSpec, n_tokens: int, batch_size: int, d_model: int,
+                  l1: float = STANDARD_L1, seed: int = 0) -> SAESpec:
+    """The repository's canonical standard SAE, shared by notebooks 00, 01 and 04's baseline.
+
+    ReLU + L1 with unit-norm decoder rows, width 4x d_model, in the feature-suppression
+    post's architecture f = ReLU(W_enc x + b_enc) (no b_dec subtracted from the input).
+    ``l1 = 3`` puts L0 near the post's 13-80 range at SmolLM2 layer 12 (see notebook 00).
+    """
+    return SAESpec("standard_unit_norm", activations, width=4 * d_model, sparsity=l1,
+                   n_tokens=n_tokens, batch_size=batch_size, lr=1e-3, seed=seed,
+                   options=(("apply_b_dec_to_input", False),))
+
+
+def cache_relpath(spec: SAESpec) -> str:
+    """``spec``'s cache folder relative to data/, the form ``SAESpec.init_from`` takes."""
+    return str(spec.path().relative_to(data_dir()))
 
 
 def load_cached(path: Path, device: str = "cpu") -> SAE:

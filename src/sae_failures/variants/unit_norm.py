@@ -2,9 +2,12 @@
 
 The setup of the feature-suppression post and the Gated-SAE paper's baseline: with
 unit-norm rows, sae-lens's decoder-norm-weighted L1 *is* the plain L1. The constraint is
-kept by projection: rows are renormalised before every forward pass (i.e. after every
-optimizer step) and once more after training, just before the zoo folds the activation
-scale into the weights. Saves as sae-lens's ``standard``.
+kept as in Bricken et al. (2023): the gradient's component along each row is removed
+before the optimizer step, and rows are renormalised before every forward pass (i.e.
+after every step) and once more after training, just before the zoo folds the activation
+scale into the weights. Without the gradient projection, Adam's per-coordinate steps
+rotate rows off their feature (the FS-1 toy then learns m cos(theta) - c d / 2 instead of
+m - c d / 2). Saves as sae-lens's ``standard``.
 """
 
 from __future__ import annotations
@@ -38,8 +41,19 @@ class UnitNormTrainingSAEConfig(StandardTrainingSAEConfig):
 
 
 class UnitNormTrainingSAE(StandardTrainingSAE):
+    def __init__(self, cfg: UnitNormTrainingSAEConfig, use_error_term: bool = False):
+        super().__init__(cfg, use_error_term)
+        self.W_dec.register_hook(self._remove_parallel_gradient)
+
+    def _remove_parallel_gradient(self, grad: torch.Tensor) -> torch.Tensor:
+        rows = self.W_dec.detach()
+        rows = rows / rows.norm(dim=1, keepdim=True).clamp(min=1e-8)
+        return grad - (grad * rows).sum(dim=1, keepdim=True) * rows
+
     @torch.no_grad()
     def apply_constraints(self) -> None:
+        if not self.W_dec.requires_grad:  # frozen (fine-tuning): leave it bit-for-bit alone
+            return
         self.W_dec.data /= self.W_dec.data.norm(dim=1, keepdim=True).clamp(min=1e-8)
 
     @override

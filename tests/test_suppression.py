@@ -1,0 +1,116 @@
+import numpy as np
+import pytest
+import torch
+from sae_lens import SAE
+from sae_lens.saes.sae import TrainStepInput
+from sae_lens.saes.standard_sae import StandardSAE, StandardSAEConfig
+
+from sae_failures import suppression
+from sae_failures.variants.scaled import METHODS, ScaledTrainingSAE, ScaledTrainingSAEConfig
+from sae_failures.variants.unit_norm import UnitNormTrainingSAE, UnitNormTrainingSAEConfig
+from sae_failures.zoo import SAESpec, get_sae
+
+from .conftest import write_store
+
+
+def step_input(x: torch.Tensor, l1: float = 0.0) -> TrainStepInput:
+    return TrainStepInput(sae_in=x, coefficients={"l1": l1}, dead_neuron_mask=None,
+                          n_training_steps=0, is_logging_step=False)
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_each_method_trains_exactly_its_parameter_set(method):
+    torch.manual_seed(0)
+    sae = ScaledTrainingSAE(ScaledTrainingSAEConfig(d_in=6, d_sae=10, finetune_method=method,
+                                                    apply_b_dec_to_input=False))
+    sae.apply_constraints()  # fine-tuning starts from a trained SAE: unit-norm rows
+    before = {n: p.detach().clone() for n, p in sae.named_parameters()}
+    opt = torch.optim.Adam([p for p in sae.parameters() if p.requires_grad], lr=0.1)
+    sae.training_forward_pass(step_input(torch.randn(32, 6), l1=0.1)).loss.backward()
+    opt.step()
+    changed = {n for n, p in sae.named_parameters() if not torch.equal(p, before[n])}
+    assert changed == set(METHODS[method])
+
+
+def test_scale_of_ones_reproduces_the_original_sae_exactly():
+    torch.manual_seed(0)
+    base = StandardSAE(StandardSAEConfig(d_in=6, d_sae=10, apply_b_dec_to_input=False))
+    with torch.no_grad():
+        base.b_enc.normal_()
+        base.b_dec.normal_()
+    scaled = ScaledTrainingSAE(ScaledTrainingSAEConfig(d_in=6, d_sae=10, apply_b_dec_to_input=False))
+    scaled.load_start(base, activation_scale=1.0)
+    x = torch.randn(20, 6)
+    assert torch.equal(scaled(x), base(x))
+
+
+def test_unknown_method_lists_valid_ones():
+    with pytest.raises(ValueError, match="Valid methods: Baseline, Scale"):
+        ScaledTrainingSAEConfig(d_in=2, d_sae=2, finetune_method="Bias")
+
+
+def test_scale_finetuning_recovers_a_known_shrinkage(tmp_data):
+    """An SAE whose encoder halves every true activation: the fitted scale must be 2."""
+    gen = torch.Generator().manual_seed(0)
+    features = torch.linalg.qr(torch.randn(16, 16, generator=gen))[0][:3]
+    acts = (torch.rand(8192, 3, generator=gen) < 0.3).float() * (1 + torch.rand(8192, 3, generator=gen))
+    store = write_store(acts @ features)
+    base = StandardSAE(StandardSAEConfig(d_in=16, d_sae=3, apply_b_dec_to_input=False))
+    with torch.no_grad():
+        base.W_enc.copy_(0.5 * features.T)
+        base.W_dec.copy_(features)
+        base.b_enc.zero_()
+        base.b_dec.zero_()
+    base.cfg.metadata.activation_scaling_factor = 1.0
+    base_dir = tmp_data / "data" / "base_sae"
+    base.save_model(base_dir)
+    spec = SAESpec("scaled_finetune", store.spec, width=3, sparsity=0.0, n_tokens=256 * 300,
+                   lr=1e-2, batch_size=256, init_from="base_sae",
+                   options=(("finetune_method", "Scale"), ("apply_b_dec_to_input", False)))
+    tuned = get_sae(spec, store)
+    scale = suppression.decoder_scale(tuned.W_dec, base.W_dec)
+    assert scale == pytest.approx(np.full(3, 2.0), abs=1e-2)
+    assert SAE.load_from_disk(spec.path()).cfg.architecture() == "standard"
+
+
+@pytest.mark.parametrize("p", [0.02, 0.4])
+def test_single_feature_example_learns_m_minus_cd_over_2_whatever_p(p):
+    learned = suppression.train_single_feature(p=p, m=1.0, c=0.05, d=16, steps=200)
+    assert learned == pytest.approx(suppression.predicted_activation(1.0, 0.05, 16), abs=2e-3)
+    assert suppression.train_single_feature(p=p, m=0.3, c=0.05, d=16, steps=200) == 0.0
+
+
+def test_unit_norm_decoder_gradient_has_no_parallel_component():
+    torch.manual_seed(0)
+    sae = UnitNormTrainingSAE(UnitNormTrainingSAEConfig(d_in=5, d_sae=7, l1_coefficient=0.1))
+    sae.training_forward_pass(step_input(torch.randn(16, 5), l1=0.1)).loss.backward()
+    rows = torch.nn.functional.normalize(sae.W_dec.detach(), dim=1)
+    assert (sae.W_dec.grad * rows).sum(1).abs().max() < 1e-6
+    assert sae.W_dec.grad.abs().max() > 1e-4
+
+
+def test_partial_correlation_and_frequency_jump():
+    rng = np.random.default_rng(0)
+    x, z = rng.normal(size=2000), rng.normal(size=2000)
+    y = x + 0.1 * rng.normal(size=2000)
+    assert suppression.partial_correlation(y, x, z) > 0.99
+    assert abs(suppression.partial_correlation(y, z, x)) < 0.1
+    freq = np.concatenate([np.full(10, 1e-6), np.full(20, 1e-2)])
+    assert suppression.frequency_jump(freq) == (10, pytest.approx(np.log10((1e-2 + 1e-7) / (1e-6 + 1e-7))))
+
+
+def test_fractional_reduction():
+    assert suppression.fractional_reduction(10.0, 7.0) == pytest.approx(0.3)
+    assert suppression.fractional_reduction(40.0, 35.0, perfect=20.0) == pytest.approx(0.25)
+
+
+def test_finetune_spec_drops_the_penalty_except_for_baseline(sparse_store):
+    store, _ = sparse_store
+    from sae_failures.zoo import cache_relpath, standard_spec
+
+    base = standard_spec(store.spec, n_tokens=1024, batch_size=256, d_model=16)
+    for method in METHODS:
+        spec = suppression.finetune_spec(base, method, n_tokens=512)
+        assert spec.sparsity == (base.sparsity if method == "Baseline" else 0.0)
+        assert spec.init_from == cache_relpath(base)
+        assert dict(spec.options) == {"finetune_method": method, "apply_b_dec_to_input": False}
