@@ -95,8 +95,9 @@ def test_partial_correlation_and_frequency_jump():
     y = x + 0.1 * rng.normal(size=2000)
     assert suppression.partial_correlation(y, x, z) > 0.99
     assert abs(suppression.partial_correlation(y, z, x)) < 0.1
-    freq = np.concatenate([np.full(10, 1e-6), np.full(20, 1e-2)])
-    assert suppression.frequency_jump(freq) == (10, pytest.approx(np.log10((1e-2 + 1e-7) / (1e-6 + 1e-7))))
+    freq = np.concatenate([np.zeros(5), np.full(10, 1e-6), np.full(20, 1e-2), [2e-2]])
+    threshold, decades = suppression.frequency_jump(freq)
+    assert threshold == pytest.approx(1e-2) and decades == pytest.approx(4.0)  # never-active ignored
 
 
 def test_fractional_reduction():

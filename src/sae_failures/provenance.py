@@ -8,16 +8,20 @@ from importlib import metadata
 
 from sae_failures.paths import REPO_ROOT
 
+# What decides a number. Figures and executed notebooks are what a run writes, so a run
+# that regenerates them must not mark itself dirty.
+CODE_PATHS = ("src", "requirements.txt", "pyproject.toml", "Makefile")
+
 
 def git_commit() -> str:
-    """Short commit of the repository, with ``-dirty`` when the tree has local changes."""
+    """Short commit, with ``-dirty`` when the code (``CODE_PATHS``) has uncommitted changes."""
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "--short=12", "HEAD"],
             cwd=REPO_ROOT, capture_output=True, text=True, check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS],
             cwd=REPO_ROOT, capture_output=True, text=True, check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):

@@ -109,15 +109,19 @@ def fractional_reduction(original: float, finetuned: float, perfect: float = 0.0
     return (original - finetuned) / (original - perfect)
 
 
-def frequency_jump(frequency: np.ndarray, floor: float = 1e-7) -> tuple[int, float]:
-    """Largest gap in the sorted log10 frequencies: (index in sorted order, size in decades).
+def frequency_jump(frequency: np.ndarray) -> tuple[float, float]:
+    """Largest gap in the sorted log10 frequencies of latents that fired at least once.
 
-    The post's Figure 6: a near-discontinuous jump separates (near-)dead latents from live ones.
+    Returns (the frequency just above the gap, the gap in decades). The post's Figure 6: a
+    near-discontinuous jump separates rarely-active latents from live ones. Never-active
+    latents are left out: against any floor they would always make a gap, jump or not.
     """
-    logs = np.sort(np.log10(frequency + floor))
+    logs = np.sort(np.log10(frequency[frequency > 0]))
+    if len(logs) < 2:
+        return float("nan"), 0.0
     gaps = np.diff(logs)
     i = int(np.argmax(gaps))
-    return i + 1, float(gaps[i])
+    return float(10 ** logs[i + 1]), float(gaps[i])
 
 
 def finetune_spec(base: SAESpec, method: str, n_tokens: int, lr: float = 1e-3) -> SAESpec:
@@ -149,7 +153,7 @@ class ScaleAnalysis:
     """Per-latent scale a decoder-side fine-tune learned, against the base's statistics (FS-7, FS-8)."""
 
     stats: LatentStats
-    live: np.ndarray  # latents above the frequency jump (the post drops the near-dead side)
+    live: np.ndarray  # latents at or above the frequency jump (the post drops the near-dead side)
     scale: np.ndarray  # s_i
     additive: np.ndarray  # (s_i - 1) * strength_i: change in mean activation when active
     scale_correlations: dict[str, float]
@@ -159,9 +163,8 @@ class ScaleAnalysis:
 def analyse_scales(base: SAE, tuned: SAE, x_eval: torch.Tensor) -> ScaleAnalysis:
     feature_acts, _ = encode_decode(base, x_eval)
     stats = latent_stats(feature_acts)
-    cut, _ = frequency_jump(stats.frequency)
-    threshold = np.sort(stats.frequency)[cut]
-    live = stats.frequency >= max(threshold, 1.0 / len(x_eval))
+    threshold, _ = frequency_jump(stats.frequency)
+    live = stats.frequency >= threshold
     scale = decoder_scale(tuned.W_dec, base.W_dec)
     additive = (scale - 1.0) * stats.strength
     log_f, log_s = np.log10(stats.frequency[live]), np.log10(stats.strength[live])
