@@ -115,3 +115,48 @@ def test_finetune_spec_drops_the_penalty_except_for_baseline(sparse_store):
         assert spec.sparsity == (base.sparsity if method == "Baseline" else 0.0)
         assert spec.init_from == cache_relpath(base)
         assert dict(spec.options) == {"finetune_method": method, "apply_b_dec_to_input": False}
+
+
+def test_post_coefficient_maps_to_the_scaled_convention():
+    """||y' - x'||^2 + lambda |f'| on x' = a x equals a^2 d times the post's loss on x."""
+    torch.manual_seed(0)
+    d, a, c = 12, 2.5, 0.01
+    sae = StandardSAE(StandardSAEConfig(d_in=d, d_sae=20, apply_b_dec_to_input=False))
+    with torch.no_grad():
+        sae.W_dec.copy_(torch.nn.functional.normalize(sae.W_dec, dim=1))
+        sae.b_enc.normal_()
+    x = torch.randn(64, d)
+    f, y = sae.encode(x), sae(x)
+    post = (y - x).pow(2).sum(-1).mean() / d + c * f.sum(-1).mean()
+    scaled = StandardSAE(StandardSAEConfig(d_in=d, d_sae=20, apply_b_dec_to_input=False))
+    scaled.load_state_dict({**sae.state_dict(), "b_enc": a * sae.b_enc, "b_dec": a * sae.b_dec})
+    xs = a * x
+    zoo = (scaled(xs) - xs).pow(2).sum(-1).mean() + suppression.l1_from_post(c, a, d) * scaled.encode(xs).sum(-1).mean()
+    assert zoo.item() == pytest.approx((a**2 * d * post).item(), rel=1e-5)
+
+
+def test_release_import_keeps_the_function_and_the_zoo_convention(sparse_store, monkeypatch):
+    """A (mocked) sae-lens release lands in the cache as if trained here, and fine-tunes from there."""
+    from sae_failures import model, zoo
+
+    store, _ = sparse_store
+    torch.manual_seed(0)
+    release = StandardSAE(StandardSAEConfig(d_in=16, d_sae=8))  # apply_b_dec_to_input=True
+    with torch.no_grad():
+        release.W_dec.mul_(3.0)  # rows far from unit norm
+        release.b_enc.normal_()
+        release.b_dec.normal_()
+    monkeypatch.setattr(model, "require_network", lambda what: None)
+    monkeypatch.setattr(zoo.SAE, "from_pretrained",
+                        classmethod(lambda cls, rel, sae_id, device="cpu": release))
+    x = store.tensor(256)
+    expected = release(x)
+    spec = zoo.release_spec("some-release", "blocks.0.hook_resid_post", store.spec, 8, 0.5, 256)
+    imported = get_sae(spec, store)
+    assert torch.allclose(imported(x), expected, atol=1e-5)
+    scale = imported.cfg.metadata.activation_scaling_factor
+    assert torch.allclose(imported.W_dec.norm(dim=1), torch.full((8,), 1 / scale), atol=1e-5)
+    tuned = get_sae(suppression.finetune_spec(spec, "Scale", n_tokens=512), store)
+    assert tuned.W_dec.shape == (8, 16)
+    with pytest.raises(ValueError, match="width 8; the spec expects a standard SAE of width 32"):
+        get_sae(zoo.release_spec("some-release", "other", store.spec, 32, 0.5, 256), store)

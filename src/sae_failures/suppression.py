@@ -20,9 +20,11 @@ from sae_lens.config import SAETrainerConfig
 from sae_lens.training.sae_trainer import SAETrainer
 from transformer_lens import HookedTransformer
 
+from sae_failures.activations import ActivationStore
 from sae_failures.metrics import ce_losses_for, encode_decode, reconstruction_metrics
+from sae_failures.profiles import Profile
 from sae_failures.variants.unit_norm import UnitNormTrainingSAE, UnitNormTrainingSAEConfig
-from sae_failures.zoo import SAESpec, cache_relpath
+from sae_failures.zoo import SAESpec, activation_scale, cache_relpath, release_spec, standard_spec
 
 
 def predicted_activation(m: float, c: float, d: int) -> float:
@@ -122,6 +124,37 @@ def frequency_jump(frequency: np.ndarray) -> tuple[float, float]:
     gaps = np.diff(logs)
     i = int(np.argmax(gaps))
     return float(10 ** logs[i + 1]), float(gaps[i])
+
+
+def l1_from_post(c: float, activation_scale: float, d: int) -> float:
+    """The zoo's L1 coefficient equivalent to the post's c in ||y - x||^2 / d + c |f|_1.
+
+    The zoo trains on x' = a x with the squared error summed over d; for a unit-norm SAE,
+    ||y' - x'||^2 + lambda |f'|_1 = a^2 d (||y - x||^2 / d + lambda / (a d) |f|_1), so
+    lambda = c a d.
+    """
+    return c * activation_scale * d
+
+
+def base_spec(profile: Profile, store: ActivationStore, d_model: int, seed: int,
+              post_l1: float, release: str = "", release_width: int = 0) -> SAESpec:
+    """The SAE a layer's fine-tunes start from.
+
+    smoke / offline: the repository's standard SAE (``zoo.standard_spec``). paper: the same
+    architecture with the post's coefficient ``post_l1`` (c = 2e-3) mapped into the zoo's
+    convention, or, when ``release`` names a sae-lens release (e.g. pythia-70m-deduped-res-sm),
+    that release's SAE for the layer instead of pretraining one (``release_width``: its
+    dictionary size, 4 x d_model by default; a wrong value fails at import, naming the right one).
+    """
+    if profile.name != "paper":
+        return standard_spec(store.spec, profile.train_tokens, profile.sae_batch_size, d_model, seed=seed)
+    scale = activation_scale(store.d, store.batches(profile.sae_batch_size, seed=seed))
+    l1 = l1_from_post(post_l1, scale, store.d)
+    if release:
+        return release_spec(release, store.spec.hook, store.spec, release_width or 4 * d_model, l1,
+                            profile.sae_batch_size, seed=seed)
+    return standard_spec(store.spec, profile.train_tokens, profile.sae_batch_size, d_model,
+                         l1=l1, seed=seed)
 
 
 def finetune_spec(base: SAESpec, method: str, n_tokens: int, lr: float = 1e-3) -> SAESpec:

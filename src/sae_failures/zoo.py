@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import torch
 from sae_lens import SAE
 from sae_lens.config import SAETrainerConfig
 from sae_lens.registry import SAE_TRAINING_CLASS_REGISTRY, get_sae_training_class
+from sae_lens.training.activation_scaler import ActivationScaler
 from sae_lens.training.sae_trainer import SAETrainer
 from tqdm.auto import tqdm
 
@@ -52,7 +54,8 @@ class SAESpec:
     lr_decay_frac: float = 0.2
     adam_beta1: float = 0.9
     options: tuple[tuple[str, Any], ...] = field(default=())  # extra config fields
-    init_from: str = ""  # cache path (relative to data/) of an SAE to start from: fine-tuning
+    init_from: str = ""  # cache path (relative to data/) of an SAE to start from: fine-tuning;
+    # or "release:<release>/<sae_id>": import that sae-lens pretrained SAE instead of training
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,6 +111,16 @@ def build_training_sae(spec: SAESpec, d_in: int, device: str = "cpu") -> Any:
     return sae_class(cfg)
 
 
+def activation_scale(d: int, provider: Iterator[torch.Tensor]) -> float:
+    """sqrt(d) / E||x|| over the provider's next batches: the factor every SAE trains under.
+
+    ``store.batches(spec.batch_size, spec.seed)`` gives exactly the factor ``train_sae`` uses.
+    """
+    scaler = ActivationScaler()
+    scaler.estimate_scaling_factor(d, provider, NORM_ESTIMATE_BATCHES)
+    return float(scaler.scaling_factor)
+
+
 @torch.no_grad()
 def init_b_dec_to_mean(sae: Any, store: ActivationStore, scale: float, seed: int) -> None:
     """Start b_dec at the (scaled) data mean, as is standard.
@@ -153,7 +166,7 @@ def train_sae(spec: SAESpec, store: ActivationStore, device: str = "cpu", log_ev
         sae.load_start(start_sae, scale)
         trainer.activation_scaler.scaling_factor = scale
     else:
-        trainer.activation_scaler.estimate_scaling_factor(store.d, provider, NORM_ESTIMATE_BATCHES)
+        trainer.activation_scaler.scaling_factor = activation_scale(store.d, provider)
         init_b_dec_to_mean(sae, store, trainer.activation_scaler.scaling_factor, spec.seed)
     history = []
     start = time.perf_counter()
@@ -175,11 +188,12 @@ def train_sae(spec: SAESpec, store: ActivationStore, device: str = "cpu", log_ev
 
 
 def get_sae(spec: SAESpec, store: ActivationStore | None = None, device: str = "cpu") -> SAE:
-    """The trained inference SAE for ``spec``: from the cache, else trained on ``device``."""
+    """The inference SAE for ``spec``: from the cache, else trained (or imported) on ``device``."""
     path = spec.path()
-    if not (path / "cfg.json").exists():
-        if store is None:
-            store = ActivationStore(spec.activations)
+    if not (path / "cfg.json").exists() and spec.init_from.startswith(RELEASE_PREFIX):
+        import_release(spec, store or ActivationStore(spec.activations), device)
+    elif not (path / "cfg.json").exists():
+        store = store or ActivationStore(spec.activations)
         sae, history = train_sae(spec, store, device)
         sae.cfg.metadata.sae_failures_spec = spec.to_dict()
         with atomic_path(path) as staged:
@@ -189,6 +203,50 @@ def get_sae(spec: SAESpec, store: ActivationStore | None = None, device: str = "
 
 
 STANDARD_L1 = 3.0
+RELEASE_PREFIX = "release:"
+
+
+def release_spec(release: str, sae_id: str, activations: ActivationSpec, width: int,
+                 sparsity: float, batch_size: int, seed: int = 0) -> SAESpec:
+    """A zoo entry for a sae-lens pretrained SAE (paper profile: start fine-tuning from a release).
+
+    ``sparsity`` is the L1 coefficient, in this repository's scaled convention, that the
+    Baseline fine-tune continues with; sae-lens releases subtract b_dec from the input.
+    """
+    return SAESpec("standard_unit_norm", activations, width, sparsity, n_tokens=0,
+                   batch_size=batch_size, seed=seed,
+                   init_from=f"{RELEASE_PREFIX}{release}/{sae_id}",
+                   options=(("apply_b_dec_to_input", True),))
+
+
+@torch.no_grad()
+def import_release(spec: SAESpec, store: ActivationStore, device: str = "cpu") -> None:
+    """Download a release SAE and cache it in the form zoo SAEs have.
+
+    Decoder rows are folded to unit norm (sae-lens ``fold_W_dec_norm``), then expressed in
+    the scaled convention: latents multiplied by the store's activation scale a and rows
+    divided by it, as if the SAE had been trained here. The function is unchanged.
+    """
+    from sae_failures.model import require_network
+
+    release, sae_id = spec.init_from.removeprefix(RELEASE_PREFIX).split("/", 1)
+    require_network(f"The sae-lens release {release!r}")
+    sae = SAE.from_pretrained(release, sae_id, device=device)
+    if sae.cfg.architecture() != "standard" or sae.cfg.d_sae != spec.width:
+        raise ValueError(f"{release}/{sae_id} is a {sae.cfg.architecture()} SAE of width "
+                         f"{sae.cfg.d_sae}; the spec expects a standard SAE of width {spec.width}.")
+    if sae.cfg.apply_b_dec_to_input != dict(spec.options)["apply_b_dec_to_input"]:
+        raise ValueError(f"{release}/{sae_id} has apply_b_dec_to_input="
+                         f"{sae.cfg.apply_b_dec_to_input}; set the spec's option to match.")
+    sae.fold_W_dec_norm()
+    scale = activation_scale(store.d, store.batches(spec.batch_size, seed=spec.seed))
+    sae.W_enc.mul_(scale)
+    sae.b_enc.mul_(scale)
+    sae.W_dec.div_(scale)
+    sae.cfg.metadata.activation_scaling_factor = scale
+    sae.cfg.metadata.sae_failures_spec = spec.to_dict()
+    with atomic_path(spec.path()) as staged:
+        sae.save_model(staged)
 
 
 def standard_spec(activations: ActivationSpec, n_tokens: int, batch_size: int, d_model: int,
