@@ -33,5 +33,5 @@ def test_unknown_profile_lists_valid_ones():
 
 def test_profiles_share_one_layer_inside_their_model():
     for profile in PROFILES.values():
-        assert profile.default_layer in profile.resid_layers or profile.name == "smoke"
+        assert profile.default_layer in profile.resid_layers
         assert profile.eval_tokens < profile.train_tokens
