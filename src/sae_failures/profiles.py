@@ -25,6 +25,7 @@ class Profile:
     default_layer: int  # the residual layer every notebook shares
     resid_layers: tuple[int, ...]  # layers studied when a notebook sweeps depth
     needs_network: bool = False
+    toy_samples_scale: float = 1.0  # toy SAEs (notebook 02) train on this fraction of the posts' samples
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -46,6 +47,7 @@ PROFILES: dict[str, Profile] = {
         sae_batch_size=1024,
         default_layer=12,
         resid_layers=(6, 12),
+        toy_samples_scale=0.02,
     ),
     "offline": Profile(
         name="offline",

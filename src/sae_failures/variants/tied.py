@@ -1,0 +1,174 @@
+"""Tied SAE, optionally with the activation-orthogonality auxiliary loss (Chanin et al.).
+
+Tied: W_enc = W_dec^T and b_enc = 0, so h = ReLU(W (x - b)) with W the decoder rows and
+x_hat = W^T h + b. An encoder that must equal the decoder cannot carve "f0 AND NOT f1"
+detectors, which is why tied SAEs resist absorption; the only way it can reduce
+interference between latents is to make them orthogonal (BL-11).
+
+Auxiliary loss (BL-7). For each latent j keep tau_j = 0.7 * (its max activation over the
+last 50 batches), and penalise every sample on which the latent fires at or below tau_j
+for not being orthogonal to it:
+
+    L_aux = lambda_aux / (B K) * sum_{i, j : h_ij <= tau_j} cos(x_i - b, W_j)^2
+
+Both lambda_aux and the threshold are 0 for ``aux_delay_samples``, then ramp linearly to
+their full values over ``aux_warmup_samples``. The loss pulls low-activation clusters
+(the extra peaks of a broken latent) out of the latent's direction.
+
+The loss pieces are plain functions of tensors with any leading dimensions, so the
+ensemble trainer (``toy_training``) computes exactly the same formula for many SAEs at once.
+A tied SAE saves as sae-lens's ``standard`` with W_enc = W_dec^T, b_enc = 0: the same
+function, loadable by any sae-lens user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from sae_lens.saes.sae import SAEConfig, TrainStepInput
+from sae_lens.saes.standard_sae import (
+    StandardSAEConfig,
+    StandardTrainingSAE,
+    StandardTrainingSAEConfig,
+)
+from typing_extensions import override
+
+from sae_failures.variants.base import register
+
+ARCHITECTURE = "tied"
+AUX_ARCHITECTURE = "tied_aux"
+
+
+def aux_ramp(samples_seen: int, delay: int, warmup: int) -> float:
+    """0 during the delay, then linear to 1 over the warm-up (samples, not steps)."""
+    if samples_seen < delay:
+        return 0.0
+    if warmup <= 0:
+        return 1.0
+    return min(1.0, (samples_seen - delay) / warmup)
+
+
+def activation_orthogonality_loss(dots: torch.Tensor, x_sq_norms: torch.Tensor,
+                                  w_sq_norms: torch.Tensor, acts: torch.Tensor,
+                                  thresholds: torch.Tensor, coefficient: float | torch.Tensor) -> torch.Tensor:
+    """coefficient / (B K) * sum over (i, j) with acts_ij <= tau_j of cos(x_i - b, W_j)^2.
+
+    dots [..., B, K] = (x_i - b) . W_j; x_sq_norms [..., B]; w_sq_norms [..., K];
+    thresholds [..., K]. Leading dimensions (e.g. an ensemble of SAEs) are kept.
+    """
+    cos_sq = dots.square() / (x_sq_norms.unsqueeze(-1) * w_sq_norms.unsqueeze(-2)).clamp(min=1e-12)
+    below = acts <= thresholds.unsqueeze(-2)
+    return coefficient * (cos_sq * below).mean(dim=(-2, -1))
+
+
+class RunningMax:
+    """Max activation per latent over the last ``window`` batches (a ring buffer)."""
+
+    def __init__(self, window: int, shape: tuple[int, ...], device: torch.device | str = "cpu"):
+        self.maxima = torch.zeros((window, *shape), device=device)
+        self.filled = 0
+
+    def update(self, batch_max: torch.Tensor) -> None:
+        self.maxima[self.filled % len(self.maxima)] = batch_max.detach()
+        self.filled += 1
+
+    @property
+    def value(self) -> torch.Tensor:
+        return self.maxima[: min(self.filled, len(self.maxima))].amax(dim=0) if self.filled else self.maxima[0]
+
+
+@dataclass
+class TiedTrainingSAEConfig(StandardTrainingSAEConfig):
+    aux_coefficient: float = 0.0
+    aux_threshold_frac: float = 0.7
+    aux_window: int = 50
+    aux_delay_samples: int = 0
+    aux_warmup_samples: int = 0
+
+    @override
+    @classmethod
+    def architecture(cls) -> str:
+        return ARCHITECTURE
+
+    @override
+    def get_inference_config_class(self) -> type[SAEConfig]:
+        return StandardSAEConfig
+
+
+@dataclass
+class TiedAuxTrainingSAEConfig(TiedTrainingSAEConfig):
+    """The post's settings: lambda_aux 10,000, 50M samples delay, 50M warm-up."""
+
+    aux_coefficient: float = 10_000.0
+    aux_delay_samples: int = 50_000_000
+    aux_warmup_samples: int = 50_000_000
+
+    @override
+    @classmethod
+    def architecture(cls) -> str:
+        return AUX_ARCHITECTURE
+
+
+class TiedTrainingSAE(StandardTrainingSAE):
+    """W_enc and b_enc are not parameters: W_enc is read off W_dec on every forward pass."""
+
+    def __init__(self, cfg: TiedTrainingSAEConfig, use_error_term: bool = False):
+        if not cfg.apply_b_dec_to_input:
+            raise ValueError("A tied SAE encodes x - b (apply_b_dec_to_input=True).")
+        super().__init__(cfg, use_error_term)
+        self.samples_seen = 0
+        self.running_max = RunningMax(cfg.aux_window, (cfg.d_sae,), self.W_dec.device)
+
+    @override
+    def initialize_weights(self) -> None:
+        super().initialize_weights()
+        del self.W_enc, self.b_enc
+        self._derived_encoder = True
+
+    def __getattr__(self, name: str) -> Any:
+        # Reached only for names nn.Module does not hold: the derived encoder (once the
+        # parameters sae-lens's initialisation creates are removed).
+        derived = self.__dict__.get("_derived_encoder", False)
+        if derived and name == "W_enc":
+            return self.W_dec.T
+        if derived and name == "b_enc":
+            return torch.zeros(self.cfg.d_sae, dtype=self.W_dec.dtype, device=self.W_dec.device)
+        return super().__getattr__(name)
+
+    @override
+    def fold_activation_norm_scaling_factor(self, scaling_factor: float) -> None:
+        raise NotImplementedError("A tied SAE cannot absorb an activation scale into W_enc alone; "
+                                  "train tied SAEs with normalize_activations='none'.")
+
+    @override
+    def calculate_aux_loss(self, step_input: TrainStepInput, feature_acts: torch.Tensor,
+                           hidden_pre: torch.Tensor, sae_out: torch.Tensor) -> dict[str, torch.Tensor]:
+        losses = super().calculate_aux_loss(step_input, feature_acts, hidden_pre, sae_out)
+        cfg: TiedTrainingSAEConfig = self.cfg  # type: ignore[assignment]
+        if cfg.aux_coefficient == 0:
+            return losses
+        ramp = aux_ramp(self.samples_seen, cfg.aux_delay_samples, cfg.aux_warmup_samples)
+        self.samples_seen += feature_acts.shape[0]
+        thresholds = ramp * cfg.aux_threshold_frac * self.running_max.value  # previous batches only
+        self.running_max.update(feature_acts.amax(dim=0))
+        centred = step_input.sae_in - self.b_dec
+        loss = activation_orthogonality_loss(
+            dots=hidden_pre, x_sq_norms=centred.square().sum(-1), w_sq_norms=self.W_dec.square().sum(-1),
+            acts=feature_acts, thresholds=thresholds,
+            coefficient=ramp * cfg.aux_coefficient)
+        return {**losses, "orthogonality_loss": loss}
+
+    @override
+    def process_state_dict_for_saving_inference(self, state_dict: dict[str, Any]) -> None:
+        state_dict["W_enc"] = self.W_dec.detach().T.contiguous().clone()
+        state_dict["b_enc"] = self.b_enc.detach().clone()
+
+
+class TiedAuxTrainingSAE(TiedTrainingSAE):
+    pass
+
+
+register(ARCHITECTURE, TiedTrainingSAE, TiedTrainingSAEConfig)
+register(AUX_ARCHITECTURE, TiedAuxTrainingSAE, TiedAuxTrainingSAEConfig)

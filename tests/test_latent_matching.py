@@ -1,0 +1,84 @@
+"""Latent-to-feature matching, peak counting and the BL claim checks on hand-built SAEs."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sae_lens import StandardSAE, StandardSAEConfig
+
+from sae_failures import broken_latents as bl
+from sae_failures.latent_matching import count_peaks, match
+from sae_failures.toy_data import build_generator, get_setup
+from sae_failures.toy_training import ToyRun
+
+D = 50
+FEATURES = torch.eye(D)[:4]
+
+
+def sae_from(W_enc_cols: list[torch.Tensor], W_dec_rows: list[torch.Tensor]) -> StandardSAE:
+    sae = StandardSAE(StandardSAEConfig(d_in=D, d_sae=len(W_dec_rows)))
+    with torch.no_grad():
+        sae.W_enc.copy_(torch.stack(W_enc_cols, dim=1))
+        sae.W_dec.copy_(torch.stack(W_dec_rows))
+        sae.b_enc.zero_()
+        sae.b_dec.zero_()
+    return sae
+
+
+def trained(sae: StandardSAE, architecture: str, setup: str = "absorption") -> bl.Trained:
+    run = ToyRun(setup, architecture, sae.cfg.d_sae, 0, 1e-3, 100)
+    f = build_generator(get_setup(setup), seed=0).sample(20_000)
+    acts = sae.encode(f @ FEATURES).detach()
+    return bl.Trained(run, sae, FEATURES, acts, match(sae, FEATURES, acts))
+
+
+e0, e1, e2, e3 = FEATURES
+CLEAN = sae_from([e0, e1, e2, e3], [e0, e1, e2, e3])
+ABSORBED = sae_from([e0 - e1, e1, e2, e3], [e0, e0 + e1, e2, e3])  # parent fires on f0 AND NOT f1
+
+
+def test_clean_sae_matches_one_latent_per_feature():
+    m = trained(CLEAN, "tied").matching
+    assert m.clean_for == (0, 1, 2, 3)
+    assert m.all_live_clean() and m.broken == [] and m.duplicates == []
+
+
+def test_duplicates_combos_and_dead_latents_are_told_apart():
+    dead_enc = -torch.ones(D)  # never fires on non-negative inputs
+    sae = sae_from([e0, e0, (e0 + e1), e2, dead_enc], [e0, e0, (e0 + e1) / 2, e2, e3])
+    m = trained(sae, "standard").matching
+    assert m.duplicates == [0]
+    assert m.combos == [2] and m.components(2) == [0, 1]
+    assert not m.live[4] and m.n_live == 4
+
+
+def test_bl1_check_sees_absorption_in_the_analytic_absorbed_sae():
+    held, seen = bl.bl1(trained(ABSORBED, "standard"), trained(CLEAN, "tied"))
+    assert held, seen
+    held, seen = bl.bl1(trained(CLEAN, "standard"), trained(CLEAN, "tied"))
+    assert not held and "child decoder cos(f0+f1) 0.707" in seen
+
+
+def test_bl10_check_needs_parent_plus_children_and_an_untied_encoder_like_its_decoder():
+    merged = (3 * e0 + e1 + e2) / 11 ** 0.5
+    single = sae_from([merged], [merged])
+    assert bl.bl10(trained(single, "standard", "single_latent"), trained(single, "tied", "single_latent"))[0]
+    parent_only = sae_from([e0], [e0])
+    assert not bl.bl10(trained(parent_only, "standard", "single_latent"),
+                       trained(parent_only, "tied", "single_latent"))[0]
+
+
+def test_count_peaks_counts_separated_modes():
+    rng = np.random.default_rng(0)
+    one = 3 + 0.01 * rng.standard_normal(5000)
+    four = np.concatenate([c + 0.01 * rng.standard_normal(2000) for c in (0.5, 1.5, 4.0, 6.0)])
+    assert count_peaks(one) == 1
+    assert count_peaks(four) == 4
+    assert count_peaks(np.zeros(10)) == 0
+    assert count_peaks(np.concatenate([one, [9.0]])) == 1  # a lone outlier is not a peak
+
+
+def test_seed_verdicts_count_seeds():
+    assert bl.seed_verdict([True, True, True]) == "reproduced"
+    assert bl.seed_verdict([True, False, False]) == "partial"
+    assert bl.seed_verdict([False, False, False]) == "not_reproduced"

@@ -1,0 +1,89 @@
+"""Stacked toy training: the same objective as sae-lens, members independent, cached SAEs reload."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from sae_lens import SAE
+
+import sae_failures.toy_training as toy_training
+from sae_failures.toy_data import build_dictionary, build_generator, get_setup
+from sae_failures.toy_training import (
+    ToyRun,
+    _Stacked,
+    aux_options,
+    feature_space_losses,
+    get_toy_saes,
+    train_group,
+)
+from tests.test_tied import step_input
+
+
+@pytest.mark.parametrize("architecture", ["standard", "tied", "tied_aux"])
+def test_feature_space_loss_and_gradients_equal_sae_lens_on_explicit_inputs(architecture):
+    run = ToyRun("cooc_a", architecture, 5, seed=1, l1_coefficient=3e-3, n_samples=64, batch_size=64,
+                 options=(("aux_delay_samples", 0), ("aux_warmup_samples", 0)) if architecture == "tied_aux" else ())
+    sae = run.build()
+    with torch.no_grad():
+        sae.b_dec.normal_()
+    setup = get_setup("cooc_a")
+    f = build_generator(setup, seed=3).sample(64)
+    phi = build_dictionary(setup, 1).feature_vectors.detach()
+    stacked = _Stacked.from_saes([sae], [run.tied])
+    aux = architecture == "tied_aux"
+    if aux:  # the sae-lens SAE reads its threshold from previous batches: give both the same one
+        sae.running_max.update(torch.full((5,), 0.5 / 0.7))
+    out = feature_space_losses(stacked, f.T[None], phi[None], torch.tensor([run.l1_coefficient]),
+                               aux_coefficient=torch.tensor([10_000.0]) if aux else None,
+                               thresholds=torch.full((1, 5), 0.5) if aux else None, with_constant=True)
+    out["loss"].sum().backward()
+    reference = sae.training_forward_pass(step_input(f @ phi, run.l1_coefficient))
+    reference.loss.backward()
+    assert out["loss"].item() == pytest.approx(reference.loss.item(), rel=1e-5)
+    assert out["mse"].item() == pytest.approx(reference.losses["mse_loss"].item(), rel=1e-5)
+    scale = sae.W_dec.grad.abs().max()
+    assert torch.allclose(stacked.W_dec.grad[0], sae.W_dec.grad, atol=1e-5 * scale)
+    assert torch.allclose(stacked.b_dec.grad[0, 0], sae.b_dec.grad, atol=1e-5 * scale)
+    if architecture == "standard":
+        assert torch.allclose(stacked.W_enc.grad[0], sae.W_enc.grad, atol=1e-5 * scale)
+    else:
+        assert stacked.W_enc.grad.abs().max() == 0  # tied members never use the spare encoder
+
+
+def test_members_train_independently_of_the_group_they_are_stacked_in():
+    a = ToyRun("too_wide", "standard", 8, seed=0, l1_coefficient=1e-3, n_samples=8192, batch_size=512, lr=1e-2)
+    b = ToyRun("too_wide", "tied", 8, seed=1, l1_coefficient=1e-3, n_samples=8192, batch_size=512, lr=1e-2)
+    (alone,), _ = train_group([a], progress=False)
+    (together, _), histories = train_group([a, b], progress=False)
+    assert torch.allclose(alone.W_dec, together.W_dec, atol=1e-5)
+    assert torch.allclose(alone.W_enc, together.W_enc, atol=1e-5)
+    assert len(histories[0]) >= 16 and histories[0][-1]["samples"] == 8192
+    assert histories[0][-1]["mse"] < histories[0][0]["mse"]  # it learned
+
+
+def test_trained_toy_saes_are_cached_in_sae_lens_format_and_reload(tmp_data, monkeypatch):
+    runs = [ToyRun("single_latent", arch, 1, seed=0, l1_coefficient=1e-3, n_samples=4096, batch_size=512)
+            for arch in ("standard", "tied")]
+    saes = get_toy_saes(runs, progress=False)
+    x = torch.randn(7, 20)
+    for run in runs:
+        reloaded = SAE.load_from_disk(run.path())
+        assert torch.allclose(reloaded.encode(x), saes[run].encode(x))
+        assert reloaded.cfg.metadata.sae_failures_toy_run["setup"] == "single_latent"
+    monkeypatch.setattr(toy_training, "train_group", lambda *a, **k: pytest.fail("retrained a cached run"))
+    assert set(get_toy_saes(runs, progress=False)) == set(runs)
+
+
+def test_aux_schedule_scales_with_the_sample_count():
+    assert dict(aux_options(150_000_000)) == {"aux_delay_samples": 50_000_000, "aux_warmup_samples": 50_000_000}
+
+
+def test_bad_runs_are_rejected_with_the_valid_choices():
+    with pytest.raises(ValueError, match="Valid: standard, tied, tied_aux"):
+        ToyRun("absorption", "gated", 4, 0, 1e-3, 100)
+    with pytest.raises(ValueError, match="Valid setups"):
+        ToyRun("nope", "tied", 4, 0, 1e-3, 100)
+    with pytest.raises(ValueError, match=r"Unknown option\(s\) \['k'\]"):
+        ToyRun("absorption", "tied", 4, 0, 1e-3, 100, options=(("k", 3),)).build()
+    with pytest.raises(ValueError, match="one shape"):
+        train_group([ToyRun("absorption", "tied", 4, 0, 1e-3, 100), ToyRun("too_wide", "tied", 8, 0, 1e-3, 100)])
