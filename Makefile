@@ -48,4 +48,4 @@ bench: $(STAMP)
 	$(BIN)/python -m sae_failures.cli bench
 
 clean-cache:
-	rm -rf data/activations data/saes data/models data/corpus
+	rm -rf data/activations data/saes data/toy_saes data/models data/corpus

@@ -46,26 +46,28 @@ def test_clean_sae_matches_one_latent_per_feature():
 def test_duplicates_combos_and_dead_latents_are_told_apart():
     dead_enc = -torch.ones(D)  # never fires on non-negative inputs
     sae = sae_from([e0, e0, (e0 + e1), e2, dead_enc], [e0, e0, (e0 + e1) / 2, e2, e3])
-    m = trained(sae, "standard").matching
+    m = trained(sae, "untied").matching
     assert m.duplicates == [0]
     assert m.combos == [2] and m.components(2) == [0, 1]
     assert not m.live[4] and m.n_live == 4
 
 
 def test_bl1_check_sees_absorption_in_the_analytic_absorbed_sae():
-    held, seen = bl.bl1(trained(ABSORBED, "standard"), trained(CLEAN, "tied"))
-    assert held, seen
-    held, seen = bl.bl1(trained(CLEAN, "standard"), trained(CLEAN, "tied"))
-    assert not held and "child decoder cos(f0+f1) 0.707" in seen
+    parts, seen = bl.bl1(trained(ABSORBED, "untied"), trained(CLEAN, "tied"))
+    assert all(parts.values()), seen
+    parts, seen = bl.bl1(trained(CLEAN, "untied"), trained(CLEAN, "tied"))
+    assert parts == {"parent silent on f0+f1": False, "child decoder = f0+f1": False, "tied clean": True}
+    assert "child decoder cos(f0+f1) 0.707" in seen
 
 
 def test_bl10_check_needs_parent_plus_children_and_an_untied_encoder_like_its_decoder():
     merged = (3 * e0 + e1 + e2) / 11 ** 0.5
     single = sae_from([merged], [merged])
-    assert bl.bl10(trained(single, "standard", "single_latent"), trained(single, "tied", "single_latent"))[0]
+    assert all(bl.bl10(trained(single, "untied", "single_latent"), trained(single, "tied", "single_latent"))[0].values())
     parent_only = sae_from([e0], [e0])
-    assert not bl.bl10(trained(parent_only, "standard", "single_latent"),
-                       trained(parent_only, "tied", "single_latent"))[0]
+    parts, _ = bl.bl10(trained(parent_only, "untied", "single_latent"), trained(parent_only, "tied", "single_latent"))
+    assert parts == {"untied merges f0, f1, f2, not f3": False, "tied merges f0, f1, f2, not f3": False,
+                     "untied encoder ~ decoder": True}
 
 
 def test_count_peaks_counts_separated_modes():
@@ -76,9 +78,12 @@ def test_count_peaks_counts_separated_modes():
     assert count_peaks(four) == 4
     assert count_peaks(np.zeros(10)) == 0
     assert count_peaks(np.concatenate([one, [9.0]])) == 1  # a lone outlier is not a peak
+    leak = np.concatenate([one, 0.02 * rng.random(5000)])  # faint firing without the feature
+    assert count_peaks(leak) == 1 and count_peaks(leak, floor=0.0) == 2
 
 
-def test_seed_verdicts_count_seeds():
-    assert bl.seed_verdict([True, True, True]) == "reproduced"
-    assert bl.seed_verdict([True, False, False]) == "partial"
-    assert bl.seed_verdict([False, False, False]) == "not_reproduced"
+def test_claim_verdicts_count_parts_and_seeds():
+    both, one, none = {"a": True, "b": True}, {"a": True, "b": False}, {"a": False, "b": False}
+    assert bl.claim_verdict([both, both, both]) == ("reproduced", "held in 3/3 seeds; a 3/3, b 3/3")
+    assert bl.claim_verdict([both, one, none]) == ("partial", "held in 1/3 seeds; a 2/3, b 1/3")
+    assert bl.claim_verdict([none, none, none])[0] == "not_reproduced"

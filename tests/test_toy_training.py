@@ -9,6 +9,7 @@ from sae_lens import SAE
 import sae_failures.toy_training as toy_training
 from sae_failures.toy_data import build_dictionary, build_generator, get_setup
 from sae_failures.toy_training import (
+    PatternBatcher,
     ToyRun,
     _Stacked,
     aux_options,
@@ -19,7 +20,7 @@ from sae_failures.toy_training import (
 from tests.test_tied import step_input
 
 
-@pytest.mark.parametrize("architecture", ["standard", "tied", "tied_aux"])
+@pytest.mark.parametrize("architecture", ["untied", "tied", "tied_aux"])
 def test_feature_space_loss_and_gradients_equal_sae_lens_on_explicit_inputs(architecture):
     run = ToyRun("cooc_a", architecture, 5, seed=1, l1_coefficient=3e-3, n_samples=64, batch_size=64,
                  options=(("aux_delay_samples", 0), ("aux_warmup_samples", 0)) if architecture == "tied_aux" else ())
@@ -37,6 +38,7 @@ def test_feature_space_loss_and_gradients_equal_sae_lens_on_explicit_inputs(arch
                                aux_coefficient=torch.tensor([10_000.0]) if aux else None,
                                thresholds=torch.full((1, 5), 0.5) if aux else None, with_constant=True)
     out["loss"].sum().backward()
+    stacked.project_and_normalise_rows(after_step=False)  # what the sae-lens variant's gradient hook does
     reference = sae.training_forward_pass(step_input(f @ phi, run.l1_coefficient))
     reference.loss.backward()
     assert out["loss"].item() == pytest.approx(reference.loss.item(), rel=1e-5)
@@ -44,14 +46,14 @@ def test_feature_space_loss_and_gradients_equal_sae_lens_on_explicit_inputs(arch
     scale = sae.W_dec.grad.abs().max()
     assert torch.allclose(stacked.W_dec.grad[0], sae.W_dec.grad, atol=1e-5 * scale)
     assert torch.allclose(stacked.b_dec.grad[0, 0], sae.b_dec.grad, atol=1e-5 * scale)
-    if architecture == "standard":
+    if architecture == "untied":
         assert torch.allclose(stacked.W_enc.grad[0], sae.W_enc.grad, atol=1e-5 * scale)
     else:
         assert stacked.W_enc.grad.abs().max() == 0  # tied members never use the spare encoder
 
 
 def test_members_train_independently_of_the_group_they_are_stacked_in():
-    a = ToyRun("too_wide", "standard", 8, seed=0, l1_coefficient=1e-3, n_samples=8192, batch_size=512, lr=1e-2)
+    a = ToyRun("too_wide", "untied", 8, seed=0, l1_coefficient=1e-3, n_samples=8192, batch_size=512, lr=1e-2)
     b = ToyRun("too_wide", "tied", 8, seed=1, l1_coefficient=1e-3, n_samples=8192, batch_size=512, lr=1e-2)
     (alone,), _ = train_group([a], progress=False)
     (together, _), histories = train_group([a, b], progress=False)
@@ -63,7 +65,7 @@ def test_members_train_independently_of_the_group_they_are_stacked_in():
 
 def test_trained_toy_saes_are_cached_in_sae_lens_format_and_reload(tmp_data, monkeypatch):
     runs = [ToyRun("single_latent", arch, 1, seed=0, l1_coefficient=1e-3, n_samples=4096, batch_size=512)
-            for arch in ("standard", "tied")]
+            for arch in ("untied", "tied")]
     saes = get_toy_saes(runs, progress=False)
     x = torch.randn(7, 20)
     for run in runs:
@@ -79,7 +81,7 @@ def test_aux_schedule_scales_with_the_sample_count():
 
 
 def test_bad_runs_are_rejected_with_the_valid_choices():
-    with pytest.raises(ValueError, match="Valid: standard, tied, tied_aux"):
+    with pytest.raises(ValueError, match="Valid: untied, tied, tied_aux"):
         ToyRun("absorption", "gated", 4, 0, 1e-3, 100)
     with pytest.raises(ValueError, match="Valid setups"):
         ToyRun("nope", "tied", 4, 0, 1e-3, 100)
@@ -87,3 +89,26 @@ def test_bad_runs_are_rejected_with_the_valid_choices():
         ToyRun("absorption", "tied", 4, 0, 1e-3, 100, options=(("k", 3),)).build()
     with pytest.raises(ValueError, match="one shape"):
         train_group([ToyRun("absorption", "tied", 4, 0, 1e-3, 100), ToyRun("too_wide", "tied", 8, 0, 1e-3, 100)])
+
+
+def test_pattern_weighted_loss_equals_the_full_batch_loss():
+    setup = get_setup("too_wide_cooc")
+    generator = build_generator(setup, seed=0)
+    batch = generator.sample(4096)
+    batcher = PatternBatcher(generator.mean_firing_magnitudes)
+    weights = batcher.weights(batch)
+    assert weights.sum().item() == pytest.approx(1.0)
+    assert torch.equal(batcher.patterns[:, (weights > 0)].T.unique(dim=0), batch.unique(dim=0))
+    run = ToyRun("too_wide_cooc", "tied_aux", 8, seed=2, l1_coefficient=1e-2, n_samples=64)
+    phi = build_dictionary(setup, 2).feature_vectors.detach()[None]
+    kwargs = dict(aux_coefficient=torch.tensor([100.0]), thresholds=torch.full((1, 8), 0.05), with_constant=True)
+    grads = []
+    for f, w in ((batch.T[None], None), (batcher.patterns[None], weights[None])):
+        stacked = _Stacked.from_saes([run.build()], [True])
+        out = feature_space_losses(stacked, f, phi, torch.tensor([1e-2]), weights=w, **kwargs)
+        out["loss"].sum().backward()
+        grads.append((out["loss"].item(), out["aux"].item(), out["l0"].item(), stacked.W_dec.grad.clone()))
+    (full, aux_full, l0_full, g_full), (pat, aux_pat, l0_pat, g_pat) = grads
+    assert pat == pytest.approx(full, rel=1e-5) and aux_pat == pytest.approx(aux_full, rel=1e-5)
+    assert l0_pat == pytest.approx(l0_full, rel=1e-5)
+    assert torch.allclose(g_pat, g_full, atol=1e-5 * g_full.abs().max())

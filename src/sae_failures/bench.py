@@ -6,6 +6,9 @@
   backward). Goal: >= 75%.
 - Activation harvest: tokens/s of the LM forward up to the harvested layer, as a
   fraction of the model-dtype matmul throughput for its weight FLOPs (2 * params per token).
+- Toy SAEs (notebook 02): SAE-samples/s of the stacked trainer against sae-lens's
+  ``SAETrainer.step`` on one of the same SAEs. Goal: the 45 SAEs x 100M-150M samples of
+  notebook 02 in well under its 15 minutes, i.e. >= 10M SAE-samples/s on 20-feature setups.
 """
 
 from __future__ import annotations
@@ -74,6 +77,27 @@ def bench_harvest(model_name: str = "smollm2-135m-offline", layer: int = 12, dty
             "roofline_flops": roofline, "fraction_of_roofline": flops / seconds / roofline}
 
 
+def bench_toy_training(setup: str = "too_narrow", d_sae: int = 5, steps: int = 300) -> dict[str, float]:
+    from sae_lens.config import SAETrainerConfig
+    from sae_lens.training.sae_trainer import SAETrainer
+
+    from sae_failures import broken_latents as bl
+    from sae_failures.toy_data import build_dictionary, build_generator, get_setup
+    from sae_failures.toy_training import ToyRun, train_group
+
+    runs = [ToyRun(setup, arch, d_sae, seed, bl.L1, steps * bl.BATCH_SIZE, bl.LR, bl.BATCH_SIZE)
+            for arch in ("untied", "tied") for seed in bl.SEEDS]
+    start = time.perf_counter()
+    train_group(runs, progress=False)
+    stacked = len(runs) * steps * bl.BATCH_SIZE / (time.perf_counter() - start)
+    sae = runs[0].build()
+    trainer = SAETrainer(SAETrainerConfig(total_training_samples=steps * bl.BATCH_SIZE, lr=bl.LR, lr_end=bl.LR,
+                                          train_batch_size_samples=bl.BATCH_SIZE), sae, iter(()))
+    x = build_generator(get_setup(setup), seed=0).sample(bl.BATCH_SIZE) @ build_dictionary(get_setup(setup), 0).feature_vectors.detach()
+    one = bl.BATCH_SIZE / _best_seconds(lambda: trainer.step(x), 20)
+    return {"stacked": stacked, "sae_lens_one": one, "speedup": stacked / one}
+
+
 def report() -> str:
     rows = [("SAE training step (fp32, d=576, width 2304, batch 4096)", bench_sae_training()),
             ("Activation harvest (SmolLM2-135M bf16, to block 12)", bench_harvest())]
@@ -81,4 +105,9 @@ def report() -> str:
     for name, r in rows:
         lines.append(f"{name:<58} {r['tokens_per_s']:>10.0f} {r['achieved_flops'] / 1e9:>9.1f} "
                      f"{r['roofline_flops'] / 1e9:>9.1f} {r['fraction_of_roofline']:>8.0%}")
+    lines.append("")
+    for setup, d_sae in (("too_narrow", 5), ("absorption", 4)):
+        t = bench_toy_training(setup, d_sae)
+        lines.append(f"Toy SAEs, {setup} (6 stacked): {t['stacked'] / 1e6:.1f}M SAE-samples/s; sae-lens SAETrainer, "
+                     f"one SAE: {t['sae_lens_one'] / 1e6:.2f}M samples/s ({t['speedup']:.0f}x)")
     return "\n".join(lines)

@@ -22,10 +22,10 @@ from sae_failures.latent_matching import (
 from sae_failures.toy_data import ToySetup, build_dictionary, build_generator, get_setup
 from sae_failures.toy_training import ToyRun, aux_options
 
-# Chosen here (the posts publish only BL-1's L1 3e-5 / lr 3e-4 and BL-9's L1 1e-2): see the
-# notebook for why the L1 is 1e-3 and the lr is the post's 3e-4 scaled linearly to batch 8192.
-L1 = 1e-3
-L1_SUPERPOSITION = 1e-2
+# Chosen here (the posts publish only BL-1's L1 3e-5 / lr 3e-4 and BL-9's L1 1e-2): the L1 is
+# the one that trains the independent-feature cases (BL-3, BL-5) cleanly, and the lr is the
+# post's 3e-4 scaled linearly from batch 1024 to 8192; the notebook says why.
+L1 = 1e-2
 LR = 2.4e-3
 BATCH_SIZE = 8192
 SEEDS = (0, 1, 2)
@@ -51,20 +51,20 @@ class Experiment:
 
 
 EXPERIMENTS: tuple[Experiment, ...] = (
-    Experiment("absorption", "standard", 4),
+    Experiment("absorption", "untied", 4),
     Experiment("absorption", "tied", 4),
-    Experiment("too_wide", "standard", 8),
+    Experiment("too_wide", "untied", 8),
     Experiment("too_wide", "tied", 8),
     Experiment("too_wide_cooc", "tied", 8),
-    Experiment("too_narrow", "standard", 5),
+    Experiment("too_narrow", "untied", 5),
     Experiment("too_narrow", "tied", 5),
     Experiment("cooc_a", "tied", 5),
     Experiment("cooc_a", "tied_aux", 5, AUX_SAMPLES),
     Experiment("cooc_b", "tied", 5),
     Experiment("cooc_b", "tied_aux", 5, AUX_SAMPLES),
-    Experiment("superposition", "tied", 5, AUX_SAMPLES, L1_SUPERPOSITION),
-    Experiment("superposition", "tied_aux", 5, AUX_SAMPLES, L1_SUPERPOSITION),
-    Experiment("single_latent", "standard", 1),
+    Experiment("superposition", "tied", 5, AUX_SAMPLES),
+    Experiment("superposition", "tied_aux", 5, AUX_SAMPLES),
+    Experiment("single_latent", "untied", 1),
     Experiment("single_latent", "tied", 1),
 )
 
@@ -128,101 +128,135 @@ def analyse(run: ToyRun, sae: SAE, n_samples: int = EVAL_SAMPLES) -> Trained:
     return Trained(run, sae, features, acts, match(sae, features, acts))
 
 
-# ---- the claims, one predicate per seed: (held, what was seen) ----------------------------
+# ---- the claims: one predicate per seed, returning its parts and what was seen ---------------
 
-def bl1(untied: Trained, tied: Trained) -> tuple[bool, str]:
-    parent = int(untied.encode_pattern([0]).argmax())
+Check = tuple[dict[str, bool], str]
+
+
+def bl1(untied: Trained, tied: Trained) -> Check:
+    alone = untied.encode_pattern([0])
     both = untied.encode_pattern([0, 1])
-    child = int(both.argmax())
-    parent_alone = float(untied.encode_pattern([0])[parent])
-    parent_suppressed = child != parent and float(both[parent]) <= 0.1 * parent_alone
+    parent, child = int(alone.argmax()), int(both.argmax())
     f01 = (untied.features[0] + untied.features[1]) / 2 ** 0.5
     child_dec = float(torch.nn.functional.cosine_similarity(untied.sae.W_dec[child].detach(), f01, dim=0))
-    tied_clean = tied.matching.clean_features == {0, 1, 2, 3} and tied.matching.all_live_clean()
-    held = parent_suppressed and child_dec >= 0.95 and tied_clean
-    return held, (f"untied: parent on f0+f1 {float(both[parent]):.2f} vs {parent_alone:.2f} alone, "
-                  f"child decoder cos(f0+f1) {child_dec:.3f}; tied clean {tied_clean}")
+    parts = {
+        "parent silent on f0+f1": child != parent and float(alone[parent]) > 0
+        and float(both[parent]) <= 0.1 * float(alone[parent]),
+        "child decoder = f0+f1": child_dec >= 0.95,
+        "tied clean": tied.matching.clean_features == {0, 1, 2, 3} and tied.matching.all_live_clean(),
+    }
+    return parts, (f"untied: parent latent {float(both[parent]):.2f} on f0+f1 vs {float(alone[parent]):.2f} "
+                   f"on f0, child decoder cos(f0+f1) {child_dec:.3f}; tied clean for "
+                   f"{sorted(tied.matching.clean_features)}")
 
 
-def bl2(untied: Trained) -> tuple[bool, str]:
+def bl2(untied: Trained) -> Check:
     m = untied.matching
-    held = m.n_live > 4 and bool(m.duplicates or m.combos)
-    return held, f"live {m.n_live}/8, duplicated features {m.duplicates}, combo latents {len(m.combos)}"
+    parts = {"excess latents alive": m.n_live > 4, "duplicate or combo latent": bool(m.duplicates or m.combos)}
+    return parts, f"live {m.n_live}/8, duplicated features {m.duplicates}, combo latents {len(m.combos)}"
 
 
-def clean_one_per_feature(t: Trained, features: set[int]) -> tuple[bool, str]:
+def clean_one_per_feature(t: Trained, features: set[int]) -> Check:
     m = t.matching
-    held = m.clean_features == features and m.all_live_clean() and m.n_live == len(features)
-    return held, f"live {m.n_live}, clean for {sorted(m.clean_features)}, broken {len(m.broken)}"
+    parts = {f"clean for exactly {sorted(features)}": m.clean_features == features and m.all_live_clean(),
+             f"{len(features)} live latents": m.n_live == len(features)}
+    return parts, f"live {m.n_live}, clean for {sorted(m.clean_features)}, broken {len(m.broken)}"
 
 
-def bl6(tied: Trained) -> tuple[bool, str]:
+def bl5(tied: Trained, untied: Trained) -> Check:
+    top5 = {4, 5, 6, 7, 8}
+    (tied_parts, tied_seen), (untied_parts, untied_seen) = (clean_one_per_feature(t, top5) for t in (tied, untied))
+    return ({"tied": all(tied_parts.values()), "untied": all(untied_parts.values())},
+            f"tied: {tied_seen}; untied: {untied_seen}")
+
+
+def bl6(tied: Trained) -> Check:
     m = tied.matching
     l5, l7 = m.best_latent(5), m.best_latent(7)
-    picks_12 = m.dec[l5, 12] >= MIX_COS and m.dec[l7, 12] >= MIX_COS
-    negative = m.dec[l5, 7] <= -0.01 and m.dec[l7, 5] <= -0.01
-    overlap = tied.max_latent_overlap()
     peaks = tied.peaks()
-    others = [j for j in np.flatnonzero(m.live) if j not in (l5, l7)]
-    multi_peaked = peaks[l5] >= 2 and peaks[l7] >= 2 and all(peaks[j] == 1 for j in others)
-    held = bool(picks_12 and negative and overlap < ORTHOGONAL_COS and multi_peaked and l5 != l7)
-    return held, (f"f5/f7 latents: f12 cos {m.dec[l5, 12]:.2f}/{m.dec[l7, 12]:.2f}, cross cos "
-                  f"{m.dec[l5, 7]:.2f}/{m.dec[l7, 5]:.2f}; max latent overlap {overlap:.3f}; "
-                  f"peaks broken {peaks[l5]},{peaks[l7]} / others {[peaks[j] for j in others]}")
+    others = [int(j) for j in np.flatnonzero(m.live) if j not in (l5, l7)]
+    overlap = tied.max_latent_overlap()
+    parts = {
+        "f5/f7 latents pick up f12": l5 != l7 and m.dec[l5, 12] >= MIX_COS and m.dec[l7, 12] >= MIX_COS,
+        "f5/f7 latents negative on each other": m.dec[l5, 7] <= -0.01 and m.dec[l7, 5] <= -0.01,
+        "latents orthogonal": overlap < ORTHOGONAL_COS,
+        "broken multi-peaked, clean single-peaked": peaks[l5] >= 2 and peaks[l7] >= 2
+        and all(peaks[j] == 1 for j in others),
+    }
+    return parts, (f"f5/f7 latents: f12 cos {m.dec[l5, 12]:.2f}/{m.dec[l7, 12]:.2f}, cross cos "
+                   f"{m.dec[l5, 7]:.2f}/{m.dec[l7, 5]:.2f}; max latent overlap {overlap:.3f}; peaks of "
+                   f"f5/f7 latents {peaks[l5]}, {peaks[l7]}, of the others {[peaks[j] for j in others]}")
 
 
-def bl7(aux: Trained) -> tuple[bool, str]:
+def bl7(aux: Trained) -> Check:
     m = aux.matching
-    held = m.all_live_clean() and {5, 7} <= m.clean_features
-    return held, f"clean for {sorted(m.clean_features)}, broken {len(m.broken)}"
+    parts = {"all live latents clean": m.all_live_clean(), "f5 and f7 clean": {5, 7} <= m.clean_features}
+    return parts, f"clean for {sorted(m.clean_features)}, broken {len(m.broken)}"
 
 
-def merged_567(t: Trained, threshold: float) -> tuple[int, bool]:
-    """Latents mixing two or more of f5, f6, f7 (|cos| >= MIX_COS), and whether f3 is tracked."""
+def latents_on(t: Trained, features: tuple[int, ...], cos: float) -> list[int]:
     m = t.matching
-    mixing = [j for j in np.flatnonzero(m.live)
-              if sum(abs(m.dec[j, i]) >= MIX_COS for i in (5, 6, 7)) >= 2]
-    return len(mixing), 3 in t.tracked(threshold)
+    return [int(j) for j in np.flatnonzero(m.live) if np.abs(m.dec[j, list(features)]).max() >= cos]
 
 
-def bl8(tied: Trained, aux: Trained) -> tuple[bool, str]:
-    n_mix, has_3 = merged_567(tied, 0.99)
-    on_567 = sum(int(np.abs(tied.matching.dec[j, [5, 6, 7]]).max() >= 0.5) for j in np.flatnonzero(tied.matching.live))
-    plain = n_mix >= 1 and on_567 == 2 and has_3
+def mixing(t: Trained, features: tuple[int, ...]) -> list[int]:
+    """Live latents whose decoder has |cos| >= MIX_COS with two or more of ``features``."""
+    m = t.matching
+    return [int(j) for j in np.flatnonzero(m.live) if (np.abs(m.dec[j, list(features)]) >= MIX_COS).sum() >= 2]
+
+
+def bl8(tied: Trained, aux: Trained) -> Check:
+    on_567 = latents_on(tied, (5, 6, 7), 0.5)
     a = aux.matching
-    aux_ok = a.all_live_clean() and 6 not in a.clean_features
-    return plain and aux_ok, (f"tied: {on_567} latents on f5-f7 ({n_mix} mixing), f3 clean {has_3}; "
-                              f"aux: clean for {sorted(a.clean_features)}, broken {len(a.broken)}")
+    parts = {
+        "plain: f5-f7 merged into 2 latents": len(on_567) == 2 and bool(set(on_567) & set(mixing(tied, (5, 6, 7)))),
+        "plain: f3 represented": 3 in tied.matching.clean_features,
+        "aux: all latents clean": a.all_live_clean(),
+        "aux: no f6": 6 not in a.clean_features,
+    }
+    return parts, (f"plain tied: {len(on_567)} latents on f5-f7, {len(mixing(tied, (5, 6, 7)))} mixing, clean for "
+                   f"{sorted(tied.matching.clean_features)}; aux: clean for {sorted(a.clean_features)}, "
+                   f"broken {len(a.broken)}")
 
 
-def bl9(tied: Trained, aux: Trained) -> tuple[bool, str]:
-    n_mix, _ = merged_567(tied, SUPERPOSITION_COS)
-    plain_tracked = tied.tracked(SUPERPOSITION_COS)
-    aux_tracked = aux.tracked(SUPERPOSITION_COS)
-    plain = {3, 4, 8} <= plain_tracked and n_mix >= 1
-    aux_ok = aux_tracked == {3, 4, 5, 7, 8}
-    return plain and aux_ok, (f"tied tracks {sorted(plain_tracked)}, {n_mix} latents mix f5-f7; "
-                              f"aux tracks {sorted(aux_tracked)} (cos >= {SUPERPOSITION_COS})")
+def bl9(tied: Trained, aux: Trained) -> Check:
+    plain_tracked, aux_tracked = tied.tracked(SUPERPOSITION_COS), aux.tracked(SUPERPOSITION_COS)
+    parts = {
+        "plain: tracks f3, f4, f8": {3, 4, 8} <= plain_tracked,
+        "plain: mixes f5-f7": bool(mixing(tied, (5, 6, 7))),
+        "aux: tracks f3, f4, f5, f7, f8, not f6": aux_tracked == {3, 4, 5, 7, 8},
+    }
+    return parts, (f"plain tracks {sorted(plain_tracked)}, {len(mixing(tied, (5, 6, 7)))} latents mix f5-f7; "
+                   f"aux tracks {sorted(aux_tracked)} (cos >= {SUPERPOSITION_COS})")
 
 
-def bl10(untied: Trained, tied: Trained) -> tuple[bool, str]:
+def bl10(untied: Trained, tied: Trained) -> Check:
     def merged(t: Trained) -> bool:
         d = t.matching.dec[0]
         return bool(d[0] == d.max() and d[1] >= MIX_COS and d[2] >= MIX_COS and abs(d[3]) < MIX_COS)
-    enc_dec = float(torch.nn.functional.cosine_similarity(untied.sae.W_enc[:, 0].detach(), untied.sae.W_dec[0].detach(), dim=0))
-    held = merged(untied) and merged(tied) and enc_dec >= 0.95
+    enc_dec = float(torch.nn.functional.cosine_similarity(
+        untied.sae.W_enc[:, 0].detach() @ torch.linalg.pinv(untied.features) @ untied.features,
+        untied.sae.W_dec[0].detach(), dim=0))
+    parts = {"untied merges f0, f1, f2, not f3": merged(untied), "tied merges f0, f1, f2, not f3": merged(tied),
+             "untied encoder ~ decoder": enc_dec >= 0.95}
     d_u, d_t = untied.matching.dec[0], tied.matching.dec[0]
-    return held, (f"untied dec cos f0..f3 {np.round(d_u, 2).tolist()}, tied {np.round(d_t, 2).tolist()}, "
-                  f"untied cos(enc, dec) {enc_dec:.3f}")
+    return parts, (f"decoder cos with f0..f3: untied {np.round(d_u, 2).tolist()}, tied {np.round(d_t, 2).tolist()}; "
+                   f"untied cos(encoder, decoder) {enc_dec:.3f}")
 
 
-def bl11(tied_runs: list[Trained]) -> tuple[bool, str]:
-    overlaps = {t.run.setup: t.max_latent_overlap() for t in tied_runs}
-    held = all(v < ORTHOGONAL_COS for v in overlaps.values())
-    return held, "max |cos| between live latents: " + ", ".join(f"{k} {v:.3f}" for k, v in overlaps.items())
+def bl11(tied_runs: list[Trained]) -> Check:
+    overlaps = {t.run.setup + ("+aux" if t.run.architecture == "tied_aux" else ""): t.max_latent_overlap()
+                for t in tied_runs}
+    parts = {name: v < ORTHOGONAL_COS for name, v in overlaps.items()}
+    return parts, "max |cos| between live latents: " + ", ".join(f"{k} {v:.3f}" for k, v in overlaps.items())
 
 
-def seed_verdict(held: list[bool]) -> str:
-    """All seeds: reproduced; some: partial; none: not_reproduced."""
-    n = sum(held)
-    return "reproduced" if n == len(held) else "partial" if n else "not_reproduced"
+def claim_verdict(parts_per_seed: list[dict[str, bool]]) -> tuple[str, str]:
+    """reproduced: every part in every seed; partial: some part in some seed; else not_reproduced.
+    Also a summary of how many seeds each part held in."""
+    n = len(parts_per_seed)
+    counts = {part: sum(p[part] for p in parts_per_seed) for part in parts_per_seed[0]}
+    whole = sum(all(p.values()) for p in parts_per_seed)
+    verdict = "reproduced" if whole == n else "partial" if any(counts.values()) else "not_reproduced"
+    summary = f"held in {whole}/{n} seeds; " + ", ".join(f"{part} {c}/{n}" for part, c in counts.items())
+    return verdict, summary

@@ -18,6 +18,7 @@ CLEAN_COS = 0.99
 COMPONENT_COS = 0.1
 PEAK_BINS = 60
 PEAK_MIN_MASS = 0.01
+PEAK_FLOOR = 0.05
 
 
 def _unit(rows: torch.Tensor) -> torch.Tensor:
@@ -26,9 +27,10 @@ def _unit(rows: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def cosines(sae: SAE, features: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """(encoder, decoder) cosine similarity of every latent with every feature, [K, F]."""
+    """(encoder within the features' span, decoder) cosine of every latent with every feature, [K, F]."""
     f = _unit(features.float())
-    enc = _unit(sae.W_enc.T.float()) @ f.T
+    in_span = sae.W_enc.T.float() @ torch.linalg.pinv(f) @ f  # encoder rows projected onto span(features)
+    enc = _unit(in_span) @ f.T
     dec = _unit(sae.W_dec.float()) @ f.T
     return enc.numpy(), dec.numpy()
 
@@ -96,16 +98,20 @@ def match(sae: SAE, features: torch.Tensor, acts: torch.Tensor, clean_cos: float
     return Matching(enc=enc, dec=dec, live=live, clean_for=clean_for)
 
 
-def count_peaks(values: np.ndarray, bins: int = PEAK_BINS, min_mass: float = PEAK_MIN_MASS) -> int:
-    """Number of separated modes of a latent's non-zero activations.
+def count_peaks(values: np.ndarray, bins: int = PEAK_BINS, min_mass: float = PEAK_MIN_MASS,
+                floor: float = PEAK_FLOOR) -> int:
+    """Number of separated modes of a latent's activations above ``floor`` x its maximum.
 
-    Histogram over (0, max] in ``bins`` bins; a peak is a maximal run of bins each holding
-    at least ``min_mass`` of the firings. Toy activations are sums of a few fixed
-    magnitudes, so each firing pattern is a narrow spike and runs separate cleanly.
+    Histogram over (floor * max, max] in ``bins`` bins; a peak is a maximal run of bins each
+    holding at least ``min_mass`` of those activations. Toy activations are sums of a few
+    fixed magnitudes, so each firing pattern is a narrow spike and runs separate cleanly.
+    The floor drops the faint leak (h of a few hundredths) that a ReLU latent with a small
+    bias offset shows on inputs without its feature; counted, it is a "peak" of every latent.
     """
-    values = values[values > 0]
+    values = values[values > floor * values.max()] if len(values) else values
     if len(values) == 0:
         return 0
-    counts, _ = np.histogram(values, bins=bins, range=(0, float(values.max()) * (1 + 1e-6)))
+    top = float(values.max())
+    counts, _ = np.histogram(values, bins=bins, range=(floor * top, top * (1 + 1e-6)))
     heavy = counts >= min_mass * len(values)
     return int(np.sum(heavy[1:] & ~heavy[:-1]) + heavy[0])

@@ -4,7 +4,8 @@ One SAE at a time through sae-lens's ``SAETrainer`` runs ~1-2 ms of Python per s
 few thousand FLOPs of work: 45 SAEs x 100M+ samples would take hours. So SAEs of the same
 shape are stacked along a leading "member" axis and trained together. Each member is
 still an sae-lens training SAE -- built (and initialised) by sae-lens from its config,
-trained with Adam and per-SAE gradient-norm clipping at 1 as ``SAETrainer`` does, and
+trained with Adam and per-SAE gradient-norm clipping at 1 as ``SAETrainer`` does, with
+unit-norm decoder rows kept as ``standard_unit_norm`` keeps them, and
 saved by sae-lens -- so every SAE here reloads with ``sae_lens.SAE.load_from_disk``.
 
 The reconstruction loss is computed in feature space. A toy input is x = f Phi (f the
@@ -30,7 +31,6 @@ from typing import Any
 
 import torch
 from sae_lens import SAE
-from sae_lens.saes.standard_sae import StandardTrainingSAE, StandardTrainingSAEConfig
 from tqdm.auto import tqdm
 
 from sae_failures.paths import atomic_path, data_dir
@@ -44,13 +44,14 @@ from sae_failures.variants.tied import (
     activation_orthogonality_loss,
     aux_ramp,
 )
+from sae_failures.variants.unit_norm import UnitNormTrainingSAE, UnitNormTrainingSAEConfig
 from sae_failures.zoo import load_cached
 
-TOY_CACHE_VERSION = 1
+TOY_CACHE_VERSION = 3
 HISTORY_FILENAME = "training_history.json"
 N_LOG_POINTS = 100
 ARCHITECTURES: dict[str, tuple[type, type]] = {
-    "standard": (StandardTrainingSAE, StandardTrainingSAEConfig),
+    "untied": (UnitNormTrainingSAE, UnitNormTrainingSAEConfig),
     "tied": (TiedTrainingSAE, TiedTrainingSAEConfig),
     "tied_aux": (TiedAuxTrainingSAE, TiedAuxTrainingSAEConfig),
 }
@@ -61,7 +62,7 @@ class ToyRun:
     """Everything that determines one trained toy SAE (and so its cache key)."""
 
     setup: str
-    architecture: str  # "standard" (untied), "tied" or "tied_aux"
+    architecture: str  # "untied" (sae-lens variant standard_unit_norm), "tied" or "tied_aux"
     d_sae: int
     seed: int
     l1_coefficient: float
@@ -86,7 +87,7 @@ class ToyRun:
 
     @property
     def tied(self) -> bool:
-        return self.architecture != "standard"
+        return self.architecture != "untied"
 
     def build(self) -> Any:
         """The sae-lens training SAE, initialised from ``seed`` as sae-lens does."""
@@ -99,7 +100,9 @@ class ToyRun:
                            l1_coefficient=self.l1_coefficient, **dict(self.options))
         cfg.metadata.model_name = f"toy:{self.setup}"
         torch.manual_seed(self.seed)
-        return sae_class(cfg)
+        sae = sae_class(cfg)
+        sae.apply_constraints()  # unit-norm rows from the start, as its first training step does
+        return sae
 
 
 def aux_options(n_samples: int) -> tuple[tuple[str, Any], ...]:
@@ -108,9 +111,11 @@ def aux_options(n_samples: int) -> tuple[tuple[str, Any], ...]:
     return (("aux_delay_samples", third), ("aux_warmup_samples", third))
 
 
-def stream_seed(setup: str, seed: int) -> int:
-    """Each (setup, seed) has its own data stream, shared by the architectures trained on it."""
-    return int(hashlib.sha256(f"{setup}/{seed}".encode()).hexdigest()[:8], 16)
+def stream_seed(setup: str) -> int:
+    """Each setup has one data stream, shared by every seed and architecture trained on it:
+    seeds differ in SAE initialisation and feature vectors, and architectures are compared
+    on identical data. (One stream instead of one per seed triples data throughput.)"""
+    return int(hashlib.sha256(setup.encode()).hexdigest()[:8], 16)
 
 
 @dataclass
@@ -144,6 +149,16 @@ class _Stacked:
         return W_enc, b_enc
 
     @torch.no_grad()
+    def project_and_normalise_rows(self, after_step: bool) -> None:
+        """Unit-norm decoder rows, kept as ``UnitNormTrainingSAE`` keeps them: the gradient's
+        component along each row is removed before the step, the row renormalised after."""
+        rows = self.W_dec / self.W_dec.norm(dim=-1, keepdim=True).clamp(min=1e-8)
+        if after_step:
+            self.W_dec.copy_(rows)
+        elif self.W_dec.grad is not None:
+            self.W_dec.grad -= (self.W_dec.grad * rows).sum(-1, keepdim=True) * rows
+
+    @torch.no_grad()
     def write_back(self, saes: Sequence[Any]) -> None:
         for m, sae in enumerate(saes):
             sae.W_dec.copy_(self.W_dec[m])
@@ -156,15 +171,22 @@ class _Stacked:
 def feature_space_losses(p: _Stacked, f: torch.Tensor, phi: torch.Tensor, l1: torch.Tensor,
                          aux_coefficient: torch.Tensor | None = None,
                          thresholds: torch.Tensor | None = None,
-                         with_constant: bool = False) -> dict[str, torch.Tensor]:
+                         with_constant: bool = False,
+                         weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Per-member losses [M] of sae-lens's standard objective (+ the tied aux loss).
 
     f [M, F, B] feature activations (batch last: skinny matmuls run ~2.5x faster this way
     on CPU), phi [M, F, D] feature vectors, l1 [M]. The MSE is summed over the input
     dimension and averaged over the batch, like sae-lens; its parameter-free term
-    ||f Phi||^2 is added only when ``with_constant`` (for logging). Activations come back
-    as ``h`` [M, K, B].
+    ||f Phi||^2 is added only when ``with_constant`` (for logging). ``weights`` [M, B]
+    (summing to 1) replace the batch mean when the columns of f are distinct firing
+    patterns with their batch frequencies. Activations come back as ``h`` [M, K, B].
     """
+    def batch_mean(t: torch.Tensor) -> torch.Tensor:
+        if weights is None:
+            return t.mean(-1)
+        return (t * weights.view(weights.shape[0], *[1] * (t.dim() - 2), -1)).sum(-1)
+
     W_enc, b_enc = p.encoder()
     W_dec_t = p.W_dec.transpose(1, 2)  # [M, D, K]
     K = W_enc.shape[-1]
@@ -175,27 +197,51 @@ def feature_space_losses(p: _Stacked, f: torch.Tensor, phi: torch.Tensor, l1: to
     h = torch.relu(hidden_pre)
     gram = p.W_dec @ W_dec_t  # [M, K, K]
     u = gram @ h + 2 * w_dot_b - 2 * f_dec
-    f_mean_phi = f.mean(dim=-1).unsqueeze(1) @ phi  # [M, 1, D]
+    f_mean_phi = batch_mean(f).unsqueeze(1) @ phi  # [M, 1, D]
     b_sq = p.b_dec.square().sum(dim=(-2, -1))
-    mse = (u * h).sum(1).mean(-1) + b_sq - 2 * (f_mean_phi * p.b_dec).sum(dim=(-2, -1))
-    out = {"l0": (h > 0).float().sum(1).mean(-1).detach()}
+    mse = batch_mean((u * h).sum(1)) + b_sq - 2 * (f_mean_phi * p.b_dec).sum(dim=(-2, -1))
+    out = {"l0": batch_mean((h > 0).float().sum(1)).detach()}
     if with_constant or aux_coefficient is not None:
         f_sq = ((phi @ phi.transpose(1, 2) @ f) * f).sum(1)  # ||f Phi||^2, [M, B]
     if with_constant:
-        mse = mse + f_sq.mean(-1)
-        out["variance"] = (f_sq.mean(-1) - f_mean_phi.square().sum(dim=(-2, -1))).detach()
+        mse = mse + batch_mean(f_sq)
+        out["variance"] = (batch_mean(f_sq) - f_mean_phi.square().sum(dim=(-2, -1))).detach()
     w_sq = p.W_dec.square().sum(-1)  # [M, K]
     out["mse"] = mse
-    out["l1"] = (h * w_sq.sqrt().unsqueeze(-1)).sum(1).mean(-1)
+    out["l1"] = batch_mean((h * w_sq.sqrt().unsqueeze(-1)).sum(1))
     loss = mse + l1 * out["l1"]
     if aux_coefficient is not None and thresholds is not None:
         x_sq = f_sq - 2 * (p.b_dec @ phi.transpose(1, 2) @ f).squeeze(1) + b_sq.unsqueeze(-1)
         out["aux"] = activation_orthogonality_loss((f_dec - w_dot_b).transpose(1, 2), x_sq, w_sq,
-                                                   h.transpose(1, 2), thresholds, aux_coefficient)
+                                                   h.transpose(1, 2), thresholds, aux_coefficient,
+                                                   weights=weights)
         loss = loss + out["aux"]
     out["loss"] = loss
     out["h"] = h
     return out
+
+
+class PatternBatcher:
+    """A batch as counts over firing patterns, for setups with few features.
+
+    With constant magnitudes a sample is determined by which features fire, so a batch of
+    4-feature samples has at most 16 distinct inputs: the loss over the batch equals the
+    loss over those patterns weighted by their batch frequencies, exactly, at 1/500th of
+    the work. Used when every setup of a group has at most ``MAX_FEATURES`` features.
+    """
+
+    MAX_FEATURES = 8
+
+    def __init__(self, magnitudes: torch.Tensor):
+        n = len(magnitudes)
+        codes = torch.arange(2 ** n)
+        self.bits = 2 ** torch.arange(n)
+        self.patterns = ((codes[None, :] & self.bits[:, None]) > 0).float() * magnitudes[:, None]  # [F, 2^F]
+
+    def weights(self, f: torch.Tensor) -> torch.Tensor:
+        """f [B, F] -> frequency of every pattern in the batch, [2^F]."""
+        codes = ((f > 0).long() * self.bits).sum(-1)
+        return torch.bincount(codes, minlength=self.patterns.shape[1]).float() / len(f)
 
 
 @torch.no_grad()
@@ -219,38 +265,49 @@ def train_group(runs: Sequence[ToyRun], progress: bool = True) -> tuple[list[Any
     first = runs[0]
     saes = [r.build() for r in runs]
     params = _Stacked.from_saes(saes, [r.tied for r in runs])
-    streams = sorted({(r.setup, r.seed) for r in runs})
-    generators = [build_generator(get_setup(s), seed=stream_seed(s, seed)) for s, seed in streams]
-    phis = {st: build_dictionary(get_setup(st[0]), st[1]).feature_vectors.detach() for st in streams}
-    member_stream = torch.tensor([streams.index((r.setup, r.seed)) for r in runs])
-    phi = torch.stack([phis[(r.setup, r.seed)] for r in runs])
+    setups = sorted({r.setup for r in runs})
+    generators = [build_generator(get_setup(name), seed=stream_seed(name)) for name in setups]
+    member_stream = torch.tensor([setups.index(r.setup) for r in runs])
+    phi = torch.stack([build_dictionary(get_setup(r.setup), r.seed).feature_vectors.detach() for r in runs])
+    batchers = None
+    if get_setup(first.setup).n_features <= PatternBatcher.MAX_FEATURES:
+        batchers = [PatternBatcher(g.mean_firing_magnitudes) for g in generators]
+        patterns = torch.stack([b.patterns for b in batchers])[member_stream]
     l1 = torch.tensor([r.l1_coefficient for r in runs])
     cfgs = [s.cfg for s in saes]
     aux_coef = torch.tensor([getattr(c, "aux_coefficient", 0.0) for c in cfgs])
     has_aux = bool((aux_coef > 0).any())
     frac = torch.tensor([getattr(c, "aux_threshold_frac", 0.0) for c in cfgs]).unsqueeze(-1)
-    window = max(getattr(c, "aux_window", 1) for c in cfgs)
-    running = RunningMax(window, (len(runs), first.d_sae))
+    schedule = [(getattr(c, "aux_delay_samples", 0), getattr(c, "aux_warmup_samples", 0)) for c in cfgs]
+    running = RunningMax(max(getattr(c, "aux_window", 1) for c in cfgs), (len(runs), first.d_sae))
     optimizer = torch.optim.Adam(params.params(), lr=first.lr, betas=(0.9, 0.999), foreach=True)
     n_steps = first.n_samples // first.batch_size
     log_every = max(1, n_steps // N_LOG_POINTS)
     histories: list[list[dict[str, float]]] = [[] for _ in runs]
-    desc = f"toy SAEs {','.join(sorted({r.setup for r in runs}))} x{len(runs)}"
+    desc = f"toy SAEs {','.join(setups)} x{len(runs)}"
     for step in tqdm(range(n_steps), desc=desc, disable=not progress, mininterval=2.0):
         samples = step * first.batch_size
-        f = torch.stack([g.sample(first.batch_size).T for g in generators])[member_stream]
-        ramps = torch.tensor([aux_ramp(samples, getattr(c, "aux_delay_samples", 0),
-                                       getattr(c, "aux_warmup_samples", 0)) for c in cfgs])
-        use_aux = has_aux and bool((ramps * aux_coef > 0).any())
-        thresholds = ramps.unsqueeze(-1) * frac * running.value if use_aux else None
+        batches = [g.sample(first.batch_size) for g in generators]
+        if batchers is None:
+            f, weights = torch.stack([b.T for b in batches])[member_stream], None
+        else:
+            f = patterns
+            weights = torch.stack([bt.weights(b) for bt, b in zip(batchers, batches, strict=True)])[member_stream]
+        ramps = torch.tensor([aux_ramp(samples, delay, warmup) for delay, warmup in schedule]) if has_aux else None
+        use_aux = ramps is not None and bool((ramps * aux_coef > 0).any())
         logging = step % log_every == 0 or step == n_steps - 1
-        out = feature_space_losses(params, f, phi, l1, aux_coefficient=ramps * aux_coef if use_aux else None,
-                                   thresholds=thresholds, with_constant=logging)
-        running.update(out["h"].amax(-1))
+        out = feature_space_losses(
+            params, f, phi, l1, with_constant=logging, weights=weights,
+            aux_coefficient=ramps * aux_coef if use_aux else None,
+            thresholds=ramps.unsqueeze(-1) * frac * running.value if use_aux else None)
+        if has_aux:  # the threshold uses the maxima of previous batches, as in TiedTrainingSAE
+            running.update(out["h"].amax(-1) if weights is None else (out["h"] * (weights > 0).unsqueeze(1)).amax(-1))
         optimizer.zero_grad(set_to_none=True)
         out["loss"].sum().backward()
+        params.project_and_normalise_rows(after_step=False)
         clip_per_member(params.params())
         optimizer.step()
+        params.project_and_normalise_rows(after_step=True)
         if logging:
             logged = {k: out[k].detach() for k in ("mse", "l1", "l0", "aux") if k in out}
             logged["fvu"] = logged["mse"] / out["variance"]

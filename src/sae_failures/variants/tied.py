@@ -1,7 +1,9 @@
 """Tied SAE, optionally with the activation-orthogonality auxiliary loss (Chanin et al.).
 
 Tied: W_enc = W_dec^T and b_enc = 0, so h = ReLU(W (x - b)) with W the decoder rows and
-x_hat = W^T h + b. An encoder that must equal the decoder cannot carve "f0 AND NOT f1"
+x_hat = W^T h + b. Rows are unit norm and the L1 is plain (as ``standard_unit_norm``, which
+is also the untied SAE of the toys): with a decoder-norm-weighted L1 instead, two tied
+latents splitting one feature cost exactly what one latent does, so nothing kills duplicates. An encoder that must equal the decoder cannot carve "f0 AND NOT f1"
 detectors, which is why tied SAEs resist absorption; the only way it can reduce
 interference between latents is to make them orthogonal (BL-11).
 
@@ -27,15 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from sae_lens.saes.sae import SAEConfig, TrainStepInput
-from sae_lens.saes.standard_sae import (
-    StandardSAEConfig,
-    StandardTrainingSAE,
-    StandardTrainingSAEConfig,
-)
+from sae_lens.saes.sae import TrainStepInput
 from typing_extensions import override
 
 from sae_failures.variants.base import register
+from sae_failures.variants.unit_norm import UnitNormTrainingSAE, UnitNormTrainingSAEConfig
 
 ARCHITECTURE = "tied"
 AUX_ARCHITECTURE = "tied_aux"
@@ -52,15 +50,18 @@ def aux_ramp(samples_seen: int, delay: int, warmup: int) -> float:
 
 def activation_orthogonality_loss(dots: torch.Tensor, x_sq_norms: torch.Tensor,
                                   w_sq_norms: torch.Tensor, acts: torch.Tensor,
-                                  thresholds: torch.Tensor, coefficient: float | torch.Tensor) -> torch.Tensor:
+                                  thresholds: torch.Tensor, coefficient: float | torch.Tensor,
+                                  weights: torch.Tensor | None = None) -> torch.Tensor:
     """coefficient / (B K) * sum over (i, j) with acts_ij <= tau_j of cos(x_i - b, W_j)^2.
 
     dots [..., B, K] = (x_i - b) . W_j; x_sq_norms [..., B]; w_sq_norms [..., K];
-    thresholds [..., K]. Leading dimensions (e.g. an ensemble of SAEs) are kept.
+    thresholds [..., K]. Leading dimensions (e.g. an ensemble of SAEs) are kept. Optional
+    ``weights`` [..., B] (summing to 1) replace 1/B per sample.
     """
     cos_sq = dots.square() / (x_sq_norms.unsqueeze(-1) * w_sq_norms.unsqueeze(-2)).clamp(min=1e-12)
-    below = acts <= thresholds.unsqueeze(-2)
-    return coefficient * (cos_sq * below).mean(dim=(-2, -1))
+    per_sample = (cos_sq * (acts <= thresholds.unsqueeze(-2))).mean(dim=-1)
+    per_sample_mean = per_sample.mean(-1) if weights is None else (per_sample * weights).sum(-1)
+    return coefficient * per_sample_mean
 
 
 class RunningMax:
@@ -80,7 +81,7 @@ class RunningMax:
 
 
 @dataclass
-class TiedTrainingSAEConfig(StandardTrainingSAEConfig):
+class TiedTrainingSAEConfig(UnitNormTrainingSAEConfig):
     aux_coefficient: float = 0.0
     aux_threshold_frac: float = 0.7
     aux_window: int = 50
@@ -91,10 +92,6 @@ class TiedTrainingSAEConfig(StandardTrainingSAEConfig):
     @classmethod
     def architecture(cls) -> str:
         return ARCHITECTURE
-
-    @override
-    def get_inference_config_class(self) -> type[SAEConfig]:
-        return StandardSAEConfig
 
 
 @dataclass
@@ -111,8 +108,9 @@ class TiedAuxTrainingSAEConfig(TiedTrainingSAEConfig):
         return AUX_ARCHITECTURE
 
 
-class TiedTrainingSAE(StandardTrainingSAE):
-    """W_enc and b_enc are not parameters: W_enc is read off W_dec on every forward pass."""
+class TiedTrainingSAE(UnitNormTrainingSAE):
+    """W_enc and b_enc are not parameters: W_enc is read off W_dec on every forward pass.
+    Rows of W are held at unit norm with a plain L1, like the untied ``standard_unit_norm``."""
 
     def __init__(self, cfg: TiedTrainingSAEConfig, use_error_term: bool = False):
         if not cfg.apply_b_dec_to_input:
