@@ -239,8 +239,8 @@ def bl10(untied: Trained, tied: Trained) -> Check:
         untied.sae.W_dec[0].detach(), dim=0))
     parts = {"untied merges f0, f1, f2, not f3": merged(untied), "tied merges f0, f1, f2, not f3": merged(tied),
              "untied encoder ~ decoder": enc_dec >= 0.95}
-    d_u, d_t = untied.matching.dec[0], tied.matching.dec[0]
-    return parts, (f"decoder cos with f0..f3: untied {np.round(d_u, 2).tolist()}, tied {np.round(d_t, 2).tolist()}; "
+    d_u, d_t = ([round(float(v), 2) for v in t.matching.dec[0]] for t in (untied, tied))
+    return parts, (f"decoder cos with f0..f3: untied {d_u}, tied {d_t}; "
                    f"untied cos(encoder, decoder) {enc_dec:.3f}")
 
 

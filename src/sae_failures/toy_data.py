@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import torch
 from sae_lens.synthetic import (
@@ -136,9 +137,11 @@ def orthonormal_initializer(feature_dict: FeatureDictionary) -> None:
     feature_dict.feature_vectors.data = q.T.contiguous()
 
 
+@lru_cache(maxsize=128)
 def build_dictionary(setup: ToySetup, seed: int) -> FeatureDictionary:
     """Unit feature vectors: exactly orthogonal when they fit, else sae-lens's
-    near-orthogonal optimisation (20 features in 19 dims: |cos| ~ 1/19)."""
+    near-orthogonal optimisation (20 features in 19 dims: |cos| ~ 1/19; 2000 Adam steps,
+    hence cached). Treat the result as read-only."""
     initializer = orthogonal_initializer(num_steps=2000, lr=0.01) if setup.superposition else orthonormal_initializer
     torch.manual_seed(seed)
     with torch.enable_grad():  # sae-lens's orthogonaliser runs Adam, also when called under no_grad

@@ -11,7 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from sae_failures.broken_latents import Trained
-from sae_failures.latent_matching import latent_cosines
+from sae_failures.latent_matching import PEAK_FLOOR, latent_cosines
 from sae_failures.toy_data import ToySetup
 
 ARCH_LABEL = {"untied": "untied", "tied": "tied", "tied_aux": "tied + aux loss"}
@@ -74,6 +74,7 @@ def activation_histograms(t: Trained, broken: Sequence[int]) -> Figure:
     for ax, j in zip(axes[0], live, strict=True):
         values = t.acts[:, j].numpy()
         ax.hist(values[values > 0], bins=60, color="C3" if j in broken else "C0")
+        ax.axvline(PEAK_FLOOR * values.max(), ls=":", color="gray")  # peaks are counted right of it
         best = int(np.abs(t.matching.dec[j]).argmax())
         ax.set(title=f"latent {j} (~f{best}): {peaks[j]} peak{'s' if peaks[j] != 1 else ''}",
                xlabel="activation", yscale="log")
