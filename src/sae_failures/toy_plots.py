@@ -54,10 +54,13 @@ def feature_chart(setup: ToySetup) -> Figure:
     return fig
 
 
-def latent_cosine_figure(runs: Sequence[Trained]) -> Figure:
+def latent_cosine_figure(runs: Sequence[Trained], ncols: int = 4) -> Figure:
     """Decoder-decoder cosines of tied SAEs (BL-11), live latents only."""
-    fig, axes = plt.subplots(1, len(runs), figsize=(2.6 * len(runs), 2.9), squeeze=False)
-    for ax, t in zip(axes[0], runs, strict=True):
+    nrows = -(-len(runs) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.3 * nrows), squeeze=False)
+    for ax in axes.flat[len(runs):]:
+        ax.set_axis_off()
+    for ax, t in zip(axes.flat, runs, strict=False):
         live = np.flatnonzero(t.matching.live)
         heatmap(ax, latent_cosines(t.sae)[np.ix_(live, live)], f"{t.run.setup}\n{ARCH_LABEL[t.run.architecture]}",
                 xlabel="latent", ylabel="latent")
