@@ -1,12 +1,13 @@
 """Train many small toy SAEs at once, at the posts' 100M-150M samples each, on 2 CPU cores.
 
-One SAE at a time through sae-lens's ``SAETrainer`` runs ~1-2 ms of Python per step for a
-few thousand FLOPs of work: 45 SAEs x 100M+ samples would take hours. So SAEs of the same
-shape are stacked along a leading "member" axis and trained together. Each member is
-still an sae-lens training SAE -- built (and initialised) by sae-lens from its config,
-trained with Adam and per-SAE gradient-norm clipping at 1 as ``SAETrainer`` does, with
-unit-norm decoder rows kept as ``standard_unit_norm`` keeps them, and
-saved by sae-lens -- so every SAE here reloads with ``sae_lens.SAE.load_from_disk``.
+sae-lens's ``SAETrainer`` trains one toy SAE at about 3.5M samples/s at batch 8192 here
+(``make bench``): notebook 02's 45 SAEs x 100M-150M samples would take ~26 minutes. So SAEs
+of the same shape are stacked along a leading "member" axis and trained together (~7
+minutes for all of them). Each member is still an sae-lens training SAE -- built (and
+initialised) by sae-lens from its config, trained with Adam and per-SAE gradient-norm
+clipping at 1 as ``SAETrainer`` does, with unit-norm decoder rows kept as
+``standard_unit_norm`` keeps them, and saved by sae-lens -- so every SAE here reloads with
+``sae_lens.SAE.load_from_disk``.
 
 The reconstruction loss is computed in feature space. A toy input is x = f Phi (f the
 feature activations, Phi the unit feature vectors), so with W = W_dec
