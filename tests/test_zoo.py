@@ -1,3 +1,6 @@
+import hashlib
+import json
+
 import pytest
 import torch
 from sae_lens import SAE
@@ -62,3 +65,18 @@ def test_corrupted_sae_cache_gets_a_clear_error(sparse_store):
     (spec.path() / "sae_weights.safetensors").write_bytes(b"garbage")
     with pytest.raises(zoo.CacheCorruptedError, match="Delete that folder"):
         get_sae(spec, store)
+
+
+def test_bf16_autocast_training_learns_the_same_features_and_keys_apart(sparse_store):
+    store, features = sparse_store
+    fp32, bf16 = spec_for(store), spec_for(store, autocast=True)
+    assert bf16.key() != fp32.key()
+    # the field is left out of fp32 keys, so caches made before it existed stay valid
+    old_fields = {k: v for k, v in fp32.to_dict().items() if k != "autocast"}
+    old_key = hashlib.sha256(json.dumps({**old_fields, "cache_version": zoo.CACHE_VERSION},
+                                        sort_keys=True).encode()).hexdigest()[:16]
+    assert fp32.key() == old_key
+    sae = get_sae(bf16, store)
+    assert sae.W_dec.dtype == torch.float32  # autocast changes the matmuls, not the weights
+    cos = torch.nn.functional.normalize(sae.W_dec, dim=1) @ features.T
+    assert (cos.max(dim=0).values > 0.99).all()

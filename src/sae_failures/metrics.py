@@ -119,6 +119,14 @@ class CELosses:
                 "perplexity_sae": self.perplexity_sae, "n_ce_tokens": self.n_tokens}
 
 
+def _start_layer(hook: str) -> int:
+    """The block a residual-stream hook sits in (0 for any other hook: run the whole model)."""
+    parts = hook.split(".")
+    if len(parts) == 3 and parts[0] == "blocks" and parts[2] in ("hook_resid_pre", "hook_resid_post"):
+        return int(parts[1])
+    return 0
+
+
 def ce_losses(model: HookedTransformer, sae: SAE, hook: str, contexts: np.ndarray,
               separator: int, batch_contexts: int = 16) -> CELosses:
     """Next-token loss clean, with ``hook`` replaced by the SAE's reconstruction, and zero-ablated.
@@ -137,12 +145,21 @@ def ce_losses_for(model: HookedTransformer, saes: Mapping[str, SAE], hook: str,
     Splicing goes through TransformerLens ``run_with_hooks``. Separator and attention-sink
     positions (``sink_mask``) are left untouched, as they were never in the SAE's training
     data; losses average over positions whose target is not a separator. The clean and
-    zero-ablated passes run once for all SAEs.
+    zero-ablated passes run once for all SAEs, and for a residual-stream hook
+    ``blocks.L.hook_resid_*`` the blocks before L run once per batch: every pass starts at
+    block L from the cached residual (``start_at_layer``), which at layer 12 of 30 saves 40%
+    of the compute.
     """
     totals = dict.fromkeys(["clean", "zero", *(f"sae:{name}" for name in saes)], 0.0)
     count = 0
+    start_layer = _start_layer(hook)
     for start in tqdm(range(0, len(contexts), batch_contexts), desc=f"CE splice {hook}", leave=False):
         tokens = torch.from_numpy(contexts[start:start + batch_contexts]).long().to(model.cfg.device)
+        prefix = tokens
+        if start_layer:
+            name = f"blocks.{start_layer - 1}.hook_resid_post"  # = block L's resid_pre
+            _, cache = model.run_with_cache(tokens, names_filter=name, stop_at_layer=start_layer)
+            prefix = cache[name]
 
         def splice(act: torch.Tensor, hook: object, mode: str, tokens: torch.Tensor = tokens
                    ) -> torch.Tensor:
@@ -159,8 +176,8 @@ def ce_losses_for(model: HookedTransformer, saes: Mapping[str, SAE], hook: str,
         for mode in totals:
             hooks = [] if mode == "clean" else [
                 (hook, lambda act, hook, mode=mode: splice(act, hook, mode))]
-            loss = model.run_with_hooks(tokens, return_type="loss", loss_per_token=True,
-                                        fwd_hooks=hooks)
+            loss = model.run_with_hooks(prefix, return_type="loss", loss_per_token=True, fwd_hooks=hooks,
+                                        start_at_layer=start_layer or None, tokens=tokens)
             totals[mode] += float((loss.float() * scored).sum())
         count += int(scored.sum())
     clean, zero = totals["clean"] / count, totals["zero"] / count

@@ -147,14 +147,15 @@ def base_spec(profile: Profile, store: ActivationStore, d_model: int, seed: int,
     dictionary size, 4 x d_model by default; a wrong value fails at import, naming the right one).
     """
     if profile.name != "paper":
-        return standard_spec(store.spec, profile.train_tokens, profile.sae_batch_size, d_model, seed=seed)
+        return standard_spec(store.spec, profile.train_tokens, profile.sae_batch_size, d_model, seed=seed,
+                             autocast=profile.sae_autocast)
     scale = activation_scale(store.d, store.batches(profile.sae_batch_size, seed=seed))
     l1 = l1_from_post(post_l1, scale, store.d)
     if release:
         return release_spec(release, store.spec.hook, store.spec, release_width or 4 * d_model, l1,
                             profile.sae_batch_size, seed=seed)
     return standard_spec(store.spec, profile.train_tokens, profile.sae_batch_size, d_model,
-                         l1=l1, seed=seed)
+                         l1=l1, seed=seed, autocast=profile.sae_autocast)
 
 
 def finetune_spec(base: SAESpec, method: str, n_tokens: int, lr: float = 1e-3) -> SAESpec:
@@ -168,7 +169,7 @@ def finetune_spec(base: SAESpec, method: str, n_tokens: int, lr: float = 1e-3) -
         sparsity=base.sparsity if method == "Baseline" else 0.0,
         n_tokens=n_tokens, lr=lr, seed=base.seed, batch_size=base.batch_size,
         sparsity_warm_up_frac=0.0, init_from=cache_relpath(base),
-        options=(("finetune_method", method), *base.options),
+        options=(("finetune_method", method), *base.options), autocast=base.autocast,
     )
 
 

@@ -56,12 +56,16 @@ class SAESpec:
     options: tuple[tuple[str, Any], ...] = field(default=())  # extra config fields
     init_from: str = ""  # cache path (relative to data/) of an SAE to start from: fine-tuning;
     # or "release:<release>/<sae_id>": import that sae-lens pretrained SAE instead of training
+    autocast: bool = False  # bf16 matmuls in the SAE's forward/backward (fp32 weights and Adam)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def key(self) -> str:
-        blob = json.dumps({**self.to_dict(), "cache_version": CACHE_VERSION}, sort_keys=True)
+        fields = self.to_dict()
+        if not fields["autocast"]:  # fp32 specs keep the keys they had before the field existed
+            del fields["autocast"]
+        blob = json.dumps({**fields, "cache_version": CACHE_VERSION}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def path(self) -> Path:
@@ -153,6 +157,7 @@ def train_sae(spec: SAESpec, store: ActivationStore, device: str = "cpu", log_ev
             adam_beta1=spec.adam_beta1,
             device=device,
             n_batches_for_norm_estimate=NORM_ESTIMATE_BATCHES,
+            autocast=spec.autocast,
         ),
         sae,
         provider,
@@ -250,7 +255,7 @@ def import_release(spec: SAESpec, store: ActivationStore, device: str = "cpu") -
 
 
 def standard_spec(activations: ActivationSpec, n_tokens: int, batch_size: int, d_model: int,
-                  l1: float = STANDARD_L1, seed: int = 0) -> SAESpec:
+                  l1: float = STANDARD_L1, seed: int = 0, autocast: bool = False) -> SAESpec:
     """The repository's canonical standard SAE, shared by notebooks 00, 01 and 04's baseline.
 
     ReLU + L1 with unit-norm decoder rows, width 4x d_model, in the feature-suppression
@@ -259,7 +264,7 @@ def standard_spec(activations: ActivationSpec, n_tokens: int, batch_size: int, d
     """
     return SAESpec("standard_unit_norm", activations, width=4 * d_model, sparsity=l1,
                    n_tokens=n_tokens, batch_size=batch_size, lr=1e-3, seed=seed,
-                   options=(("apply_b_dec_to_input", False),))
+                   options=(("apply_b_dec_to_input", False),), autocast=autocast)
 
 
 def cache_relpath(spec: SAESpec) -> str:
