@@ -136,6 +136,12 @@ def l1_from_post(c: float, activation_scale: float, d: int) -> float:
     return c * activation_scale * d
 
 
+# Dictionary sizes of sae-lens releases the paper profile can start from (the release's
+# config is only readable over the network; 32,768 = 64 x 512 is the size reported for
+# pythia-70m-deduped-res-sm by its users). A wrong value fails at import, naming the right one.
+RELEASE_WIDTHS = {"pythia-70m-deduped-res-sm": 32_768}
+
+
 def base_spec(profile: Profile, store: ActivationStore, d_model: int, seed: int,
               post_l1: float, release: str = "", release_width: int = 0) -> SAESpec:
     """The SAE a layer's fine-tunes start from.
@@ -144,7 +150,7 @@ def base_spec(profile: Profile, store: ActivationStore, d_model: int, seed: int,
     architecture with the post's coefficient ``post_l1`` (c = 2e-3) mapped into the zoo's
     convention, or, when ``release`` names a sae-lens release (e.g. pythia-70m-deduped-res-sm),
     that release's SAE for the layer instead of pretraining one (``release_width``: its
-    dictionary size, 4 x d_model by default; a wrong value fails at import, naming the right one).
+    dictionary size; by default ``RELEASE_WIDTHS`` or else 4 x d_model).
     """
     if profile.name != "paper":
         return standard_spec(store.spec, profile.train_tokens, profile.sae_batch_size, d_model, seed=seed,
@@ -152,7 +158,8 @@ def base_spec(profile: Profile, store: ActivationStore, d_model: int, seed: int,
     scale = activation_scale(store.d, store.batches(profile.sae_batch_size, seed=seed))
     l1 = l1_from_post(post_l1, scale, store.d)
     if release:
-        return release_spec(release, store.spec.hook, store.spec, release_width or 4 * d_model, l1,
+        width = release_width or RELEASE_WIDTHS.get(release, 4 * d_model)
+        return release_spec(release, store.spec.hook, store.spec, width, l1,
                             profile.sae_batch_size, seed=seed)
     return standard_spec(store.spec, profile.train_tokens, profile.sae_batch_size, d_model,
                          l1=l1, seed=seed, autocast=profile.sae_autocast)
