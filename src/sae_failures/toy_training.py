@@ -38,7 +38,6 @@ from sae_failures.paths import atomic_path, data_dir
 from sae_failures.toy_data import build_dictionary, build_generator, get_setup
 from sae_failures.variants.tied import (
     RunningMax,
-    TiedAuxTrainingSAE,
     TiedAuxTrainingSAEConfig,
     TiedTrainingSAE,
     TiedTrainingSAEConfig,
@@ -54,7 +53,7 @@ N_LOG_POINTS = 100
 ARCHITECTURES: dict[str, tuple[type, type]] = {
     "untied": (UnitNormTrainingSAE, UnitNormTrainingSAEConfig),
     "tied": (TiedTrainingSAE, TiedTrainingSAEConfig),
-    "tied_aux": (TiedAuxTrainingSAE, TiedAuxTrainingSAEConfig),
+    "tied_aux": (TiedTrainingSAE, TiedAuxTrainingSAEConfig),
 }
 
 
@@ -271,7 +270,8 @@ def train_group(runs: Sequence[ToyRun], progress: bool = True) -> tuple[list[Any
     member_stream = torch.tensor([setups.index(r.setup) for r in runs])
     phi = torch.stack([build_dictionary(get_setup(r.setup), r.seed).feature_vectors.detach() for r in runs])
     batchers = None
-    if get_setup(first.setup).n_features <= PatternBatcher.MAX_FEATURES:
+    constant = all(bool((g.std_firing_magnitudes == 0).all()) for g in generators)
+    if constant and get_setup(first.setup).n_features <= PatternBatcher.MAX_FEATURES:
         batchers = [PatternBatcher(g.mean_firing_magnitudes) for g in generators]
         patterns = torch.stack([b.patterns for b in batchers])[member_stream]
     l1 = torch.tensor([r.l1_coefficient for r in runs])

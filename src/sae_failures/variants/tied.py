@@ -164,9 +164,5 @@ class TiedTrainingSAE(UnitNormTrainingSAE):
         state_dict["b_enc"] = self.b_enc.detach().clone()
 
 
-class TiedAuxTrainingSAE(TiedTrainingSAE):
-    pass
-
-
 register(ARCHITECTURE, TiedTrainingSAE, TiedTrainingSAEConfig)
-register(AUX_ARCHITECTURE, TiedAuxTrainingSAE, TiedAuxTrainingSAEConfig)
+register(AUX_ARCHITECTURE, TiedTrainingSAE, TiedAuxTrainingSAEConfig)  # same class, the post's aux settings
