@@ -60,6 +60,41 @@ def alignment_scores(sae: SAE) -> torch.Tensor:
     return (sae.W_enc.detach().T * sae.W_dec.detach()).sum(-1)
 
 
+@dataclass(frozen=True)
+class Bimodality:
+    """A 2-component Gaussian mixture (components ordered low, high) and Sarle's coefficient."""
+
+    means: tuple[float, float]
+    stds: tuple[float, float]
+    weights: tuple[float, float]
+    sarle: float
+
+    @property
+    def sarle_bimodal(self) -> bool:
+        """Sarle's rule of thumb: b > 5/9 (the value of a uniform distribution) suggests two modes."""
+        return self.sarle > 5 / 9
+
+
+def bimodality(values: np.ndarray | torch.Tensor, seed: int = 0) -> Bimodality:
+    """Fit two Gaussians to ``values`` and compute Sarle's bimodality coefficient
+    b = (g^2 + 1) / (k + 3 (n - 1)^2 / ((n - 2)(n - 3))), g the sample skewness and k the
+    sample excess kurtosis (both bias-corrected)."""
+    from scipy.stats import kurtosis, skew  # imported here: scikit-learn takes a second to import
+    from sklearn.mixture import GaussianMixture
+
+    x = np.asarray(values, dtype=np.float64).ravel()
+    n = len(x)
+    if n < 4:
+        raise ValueError(f"bimodality needs at least 4 values, got {n}.")
+    gmm = GaussianMixture(n_components=2, random_state=seed).fit(x[:, None])
+    order = np.argsort(gmm.means_.ravel())
+    means, stds = gmm.means_.ravel()[order], np.sqrt(gmm.covariances_.ravel()[order])
+    weights = gmm.weights_[order]
+    g, k = skew(x, bias=False), kurtosis(x, fisher=True, bias=False)
+    sarle = (g ** 2 + 1) / (k + 3 * (n - 1) ** 2 / ((n - 2) * (n - 3)))
+    return Bimodality(tuple(means.tolist()), tuple(stds.tolist()), tuple(weights.tolist()), float(sarle))
+
+
 def ce_loss_recovered(h_clean: float, h_sae: float, h_zero: float) -> float:
     """(H_zero - H_sae) / (H_zero - H_clean): 1 is perfect, 0 is no better than zero-ablation."""
     return (h_zero - h_sae) / (h_zero - h_clean)

@@ -26,13 +26,12 @@ function, loadable by any sae-lens user.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from sae_lens.saes.sae import TrainStepInput
 from typing_extensions import override
 
-from sae_failures.variants.base import register
+from sae_failures.variants.base import DerivedEncoder, register
 from sae_failures.variants.unit_norm import UnitNormTrainingSAE, UnitNormTrainingSAEConfig
 
 ARCHITECTURE = "tied"
@@ -108,7 +107,7 @@ class TiedAuxTrainingSAEConfig(TiedTrainingSAEConfig):
         return AUX_ARCHITECTURE
 
 
-class TiedTrainingSAE(UnitNormTrainingSAE):
+class TiedTrainingSAE(DerivedEncoder, UnitNormTrainingSAE):
     """W_enc and b_enc are not parameters: W_enc is read off W_dec on every forward pass.
     Rows of W are held at unit norm with a plain L1, like the untied ``standard_unit_norm``."""
 
@@ -119,21 +118,17 @@ class TiedTrainingSAE(UnitNormTrainingSAE):
         self.samples_seen = 0
         self.running_max = RunningMax(cfg.aux_window, (cfg.d_sae,), self.W_dec.device)
 
+    DERIVED = ("W_enc", "b_enc")
+
     @override
     def initialize_weights(self) -> None:
         super().initialize_weights()
-        del self.W_enc, self.b_enc
-        self._derived_encoder = True
+        self.drop_derived_parameters()
 
-    def __getattr__(self, name: str) -> Any:
-        # Reached only for names nn.Module does not hold: the derived encoder (once the
-        # parameters sae-lens's initialisation creates are removed).
-        derived = self.__dict__.get("_derived_encoder", False)
-        if derived and name == "W_enc":
+    def derived(self, name: str) -> torch.Tensor:
+        if name == "W_enc":
             return self.W_dec.T
-        if derived and name == "b_enc":
-            return torch.zeros(self.cfg.d_sae, dtype=self.W_dec.dtype, device=self.W_dec.device)
-        return super().__getattr__(name)
+        return torch.zeros(self.cfg.d_sae, dtype=self.W_dec.dtype, device=self.W_dec.device)
 
     @override
     def fold_activation_norm_scaling_factor(self, scaling_factor: float) -> None:
@@ -157,11 +152,6 @@ class TiedTrainingSAE(UnitNormTrainingSAE):
             acts=feature_acts, thresholds=thresholds,
             coefficient=ramp * cfg.aux_coefficient)
         return {**losses, "orthogonality_loss": loss}
-
-    @override
-    def process_state_dict_for_saving_inference(self, state_dict: dict[str, Any]) -> None:
-        state_dict["W_enc"] = self.W_dec.detach().T.contiguous().clone()
-        state_dict["b_enc"] = self.b_enc.detach().clone()
 
 
 register(ARCHITECTURE, TiedTrainingSAE, TiedTrainingSAEConfig)
