@@ -1,3 +1,4 @@
+import dataclasses
 import hashlib
 import json
 
@@ -71,8 +72,8 @@ def test_bf16_autocast_training_learns_the_same_features_and_keys_apart(sparse_s
     store, features = sparse_store
     fp32, bf16 = spec_for(store), spec_for(store, autocast=True)
     assert bf16.key() != fp32.key()
-    # the field is left out of fp32 keys, so caches made before it existed stay valid
-    old_fields = {k: v for k, v in fp32.to_dict().items() if k != "autocast"}
+    # fields at their defaults are left out of keys, so caches made before they existed stay valid
+    old_fields = {k: v for k, v in fp32.to_dict().items() if k not in ("autocast", "checkpoints")}
     old_key = hashlib.sha256(json.dumps({**old_fields, "cache_version": zoo.CACHE_VERSION},
                                         sort_keys=True).encode()).hexdigest()[:16]
     assert fp32.key() == old_key
@@ -80,3 +81,23 @@ def test_bf16_autocast_training_learns_the_same_features_and_keys_apart(sparse_s
     assert sae.W_dec.dtype == torch.float32  # autocast changes the matmuls, not the weights
     cos = torch.nn.functional.normalize(sae.W_dec, dim=1) @ features.T
     assert (cos.max(dim=0).values > 0.99).all()
+
+
+def test_checkpoints_start_at_initialisation_and_end_at_the_cached_sae(sparse_store):
+    from sae_failures.metrics import alignment_scores
+    from sae_failures.zoo import checkpoints
+
+    store, _ = sparse_store
+    spec = SAESpec("aligned", store.spec, width=8, sparsity=1e-3, n_tokens=4096, batch_size=256,
+                   checkpoints=4)
+    assert spec.checkpoint_steps() == [0, 4, 8, 12]
+    assert spec.key() != dataclasses.replace(spec, checkpoints=0).key()
+    final = get_sae(spec, store)
+    snaps = checkpoints(spec)
+    assert list(snaps) == [0, 1024, 2048, 3072, 4096]
+    assert torch.equal(snaps[4096].W_dec, final.W_dec)
+    assert not torch.allclose(snaps[0].W_dec, final.W_dec)  # the first is the initialisation
+    for sae in snaps.values():
+        assert torch.allclose(alignment_scores(sae), torch.ones(8), atol=1e-5)
+    with pytest.raises(ValueError, match="without checkpoints"):
+        checkpoints(dataclasses.replace(spec, checkpoints=0))

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 from sae_lens import SAE
 from tqdm.auto import tqdm
@@ -55,9 +56,13 @@ def dead_latents(feature_acts: torch.Tensor) -> torch.Tensor:
 def alignment_scores(sae: SAE) -> torch.Tensor:
     """a_i = W_enc[i, :] . W_dec[:, i] in the paper's orientation.
 
-    sae-lens stores ``W_enc`` as ``(d_in, d_sae)`` and ``W_dec`` as ``(d_sae, d_in)``.
+    sae-lens stores ``W_enc`` as ``(d_in, d_sae)`` and ``W_dec`` as ``(d_sae, d_in)``. For a
+    Gated SAE the score is the magnitude path's, W_mag = exp(r_mag) W_enc: that path sets
+    the size of the reconstruction (the gate only decides whether a latent fires).
     """
-    return (sae.W_enc.detach().T * sae.W_dec.detach()).sum(-1)
+    scores = (sae.W_enc.detach().T * sae.W_dec.detach()).sum(-1)
+    r_mag = getattr(sae, "r_mag", None)
+    return scores * r_mag.detach().exp() if r_mag is not None else scores
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,19 @@ class Bimodality:
     def sarle_bimodal(self) -> bool:
         """Sarle's rule of thumb: b > 5/9 (the value of a uniform distribution) suggests two modes."""
         return self.sarle > 5 / 9
+
+    @property
+    def ashman_d(self) -> float:
+        """Ashman's D = sqrt(2) |mu_1 - mu_0| / sqrt(s_0^2 + s_1^2); D > 2: the components separate."""
+        return float(np.sqrt(2) * abs(self.means[1] - self.means[0]) / np.hypot(*self.stds))
+
+    @property
+    def bimodal(self) -> bool:
+        """Both tests: Sarle's b > 5/9 and the mixture's components separated (Ashman's D > 2).
+
+        Sarle's b alone also flags a single skewed mode; D alone can split one flat mode.
+        """
+        return self.sarle_bimodal and self.ashman_d > 2
 
 
 def bimodality(values: np.ndarray | torch.Tensor, seed: int = 0) -> Bimodality:
@@ -218,3 +236,12 @@ def ce_losses_for(model: HookedTransformer, saes: Mapping[str, SAE], hook: str,
     clean, zero = totals["clean"] / count, totals["zero"] / count
     return {name: CELosses(clean=clean, sae=totals[f"sae:{name}"] / count, zero=zero, n_tokens=count)
             for name in saes}
+
+
+def evaluate(model: HookedTransformer, hook: str, saes: Mapping[str, SAE], x_eval: torch.Tensor,
+             contexts: np.ndarray, separator: int) -> pd.DataFrame:
+    """One row per SAE: reconstruction metrics on ``x_eval`` and CE / perplexity spliced at ``hook``."""
+    ce = ce_losses_for(model, saes, hook, contexts, separator)
+    rows = [{"name": name, **reconstruction_metrics(sae, x_eval), **ce[name].to_dict()}
+            for name, sae in saes.items()]
+    return pd.DataFrame(rows).set_index("name")

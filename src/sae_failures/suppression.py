@@ -13,15 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import torch
 from sae_lens import SAE
 from sae_lens.config import SAETrainerConfig
 from sae_lens.training.sae_trainer import SAETrainer
-from transformer_lens import HookedTransformer
 
 from sae_failures.activations import ActivationStore
-from sae_failures.metrics import ce_losses_for, encode_decode, reconstruction_metrics
+from sae_failures.metrics import encode_decode
 from sae_failures.profiles import Profile
 from sae_failures.variants.unit_norm import UnitNormTrainingSAE, UnitNormTrainingSAEConfig
 from sae_failures.zoo import SAESpec, activation_scale, cache_relpath, release_spec, standard_spec
@@ -178,15 +176,6 @@ def finetune_spec(base: SAESpec, method: str, n_tokens: int, lr: float = 1e-3) -
         sparsity_warm_up_frac=0.0, init_from=cache_relpath(base),
         options=(("finetune_method", method), *base.options), autocast=base.autocast,
     )
-
-
-def evaluate(model: HookedTransformer, hook: str, saes: dict[str, SAE], x_eval: torch.Tensor,
-             contexts: np.ndarray, separator: int) -> pd.DataFrame:
-    """One row per SAE: reconstruction metrics on ``x_eval`` and CE / perplexity spliced at ``hook``."""
-    ce = ce_losses_for(model, saes, hook, contexts, separator)
-    rows = [{"name": name, **reconstruction_metrics(sae, x_eval), **ce[name].to_dict()}
-            for name, sae in saes.items()]
-    return pd.DataFrame(rows).set_index("name")
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,12 @@ back into the weights before saving, so the saved SAE works on raw activations a
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from sae_failures.paths import atomic_path, data_dir
 SPARSITY_FIELDS = ("l1_coefficient", "k", "l0_coefficient")
 NORM_ESTIMATE_BATCHES = 8
 HISTORY_FILENAME = "training_history.json"
+CHECKPOINT_DIR = "checkpoints"
 # Part of every cache key: bump when training code changes what a spec produces.
 CACHE_VERSION = 2
 
@@ -57,14 +59,16 @@ class SAESpec:
     init_from: str = ""  # cache path (relative to data/) of an SAE to start from: fine-tuning;
     # or "release:<release>/<sae_id>": import that sae-lens pretrained SAE instead of training
     autocast: bool = False  # bf16 matmuls in the SAE's forward/backward (fp32 weights and Adam)
+    checkpoints: int = 0  # also save this many evenly spaced snapshots, the first at initialisation
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def key(self) -> str:
         fields = self.to_dict()
-        if not fields["autocast"]:  # fp32 specs keep the keys they had before the field existed
-            del fields["autocast"]
+        for name in ("autocast", "checkpoints"):  # specs keep the keys they had before these fields
+            if not fields[name]:
+                del fields[name]
         blob = json.dumps({**fields, "cache_version": CACHE_VERSION}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -76,6 +80,12 @@ class SAESpec:
     @property
     def n_steps(self) -> int:
         return self.n_tokens // self.batch_size
+
+    def checkpoint_steps(self) -> list[int]:
+        """Steps before which a snapshot is taken: 0 (the initialisation) and evenly after it."""
+        if self.checkpoints <= 0:
+            return []
+        return sorted({round(i * self.n_steps / self.checkpoints) for i in range(self.checkpoints)})
 
 
 def known_variants() -> list[str]:
@@ -136,11 +146,22 @@ def init_b_dec_to_mean(sae: Any, store: ActivationStore, scale: float, seed: int
     sae.b_dec.data.copy_((sample.mean(0) * scale).to(sae.b_dec))
 
 
-def train_sae(spec: SAESpec, store: ActivationStore, device: str = "cpu", log_every: int = 25
+@torch.no_grad()
+def snapshot(sae: Any, scale: float) -> Any:
+    """A copy of a training SAE with the activation scale folded in, ready to save."""
+    copied = copy.deepcopy(sae)
+    copied.fold_activation_norm_scaling_factor(scale)
+    copied.cfg.metadata.activation_scaling_factor = scale
+    return copied
+
+
+def train_sae(spec: SAESpec, store: ActivationStore, device: str = "cpu", log_every: int = 25,
+              on_checkpoint: Callable[[int, Any], None] | None = None
               ) -> tuple[Any, list[dict[str, float]]]:
     """Train ``spec`` on ``store``; returns the training SAE (raw-activation scale) and its loss history.
 
-    ``device`` is where training runs; it is not part of the cache key.
+    ``device`` is where training runs; it is not part of the cache key. At each of
+    ``spec.checkpoint_steps()``, ``on_checkpoint(tokens_seen, snapshot)`` receives a folded copy.
     """
     if store.spec != spec.activations:
         raise ValueError("The store does not hold the activations named in the spec.")
@@ -176,7 +197,10 @@ def train_sae(spec: SAESpec, store: ActivationStore, device: str = "cpu", log_ev
     history = []
     start = time.perf_counter()
     bar = tqdm(range(spec.n_steps), desc=f"train {spec.variant} w={spec.width} s={spec.sparsity:g}")
+    checkpoint_steps = set(spec.checkpoint_steps())
     for step in bar:
+        if on_checkpoint is not None and step in checkpoint_steps:
+            on_checkpoint(step * spec.batch_size, snapshot(sae, trainer.activation_scaler.scaling_factor))
         out = trainer.step(next(provider))
         trainer.n_training_steps += 1
         if step % log_every == 0 or step == spec.n_steps - 1:
@@ -199,9 +223,13 @@ def get_sae(spec: SAESpec, store: ActivationStore | None = None, device: str = "
         import_release(spec, store or ActivationStore(spec.activations), device)
     elif not (path / "cfg.json").exists():
         store = store or ActivationStore(spec.activations)
-        sae, history = train_sae(spec, store, device)
-        sae.cfg.metadata.sae_failures_spec = spec.to_dict()
         with atomic_path(path) as staged:
+
+            def save_checkpoint(tokens: int, sae: Any) -> None:
+                sae.save_inference_model(staged / CHECKPOINT_DIR / f"{tokens:012d}")
+
+            sae, history = train_sae(spec, store, device, on_checkpoint=save_checkpoint)
+            sae.cfg.metadata.sae_failures_spec = spec.to_dict()
             sae.save_inference_model(staged)
             (staged / HISTORY_FILENAME).write_text(json.dumps(history))
     return load_cached(path, device)
@@ -279,6 +307,18 @@ def load_cached(path: Path, device: str = "cpu") -> SAE:
         raise CacheCorruptedError(
             f"Corrupted SAE cache {path}: {err}. Delete that folder and rerun to retrain."
         ) from err
+
+
+def checkpoints(spec: SAESpec, device: str = "cpu") -> dict[int, SAE]:
+    """The snapshots saved while ``spec`` trained, by tokens seen, the final SAE included."""
+    if spec.checkpoints <= 0:
+        raise ValueError(f"{spec.path().name} was specified without checkpoints (checkpoints=0).")
+    folder = spec.path() / CHECKPOINT_DIR
+    saved = {int(p.name): load_cached(p, device) for p in sorted(folder.iterdir())} if folder.exists() else {}
+    if len(saved) != len(spec.checkpoint_steps()):
+        raise CacheCorruptedError(f"{folder} holds {len(saved)} checkpoints, expected "
+                                  f"{len(spec.checkpoint_steps())}. Delete {spec.path()} and rerun.")
+    return {**saved, spec.n_steps * spec.batch_size: load_cached(spec.path(), device)}
 
 
 def training_history(spec: SAESpec) -> list[dict[str, float]]:

@@ -1,0 +1,162 @@
+"""Alignment-score bimodality (notebook 03): the one-point toy, the SAEs it compares, and
+per-latent analysis.
+
+The alignment score a_i = W_enc[i, :] . W_dec[:, i] (``metrics.alignment_scores``) is 1 for
+a latent that reconstructs its inputs perfectly (AB-1); trained SAEs split into a mode near
+1 and a mode near 0. Aligned training (``variants/aligned.py``) pins every a_i to 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from sae_lens import SAE
+from sae_lens.saes.sae import TrainStepInput
+from sae_lens.saes.standard_sae import StandardTrainingSAE, StandardTrainingSAEConfig
+
+from sae_failures.activations import ActivationSpec
+from sae_failures.metrics import alignment_scores, bimodality, encode_decode
+from sae_failures.profiles import Profile
+from sae_failures.zoo import SAESpec
+
+# Sparsity knobs of the architecture comparison (AB-2), fixed at layer 12 of SmolLM2 in a
+# 300k-token calibration run so that every architecture lands at a comparable L0 (20-60).
+ARCHITECTURE_SPARSITY = {"standard": 3.0, "topk": 32, "gated": 3.0, "jumprelu": 1.0}
+# A latent firing on fewer than this fraction of evaluation tokens is "rarely active".
+RARE_FREQUENCY = 1e-4
+# Paper profile: the model and layer the paper trains on (Pythia-160M layer 8).
+PAPER_TRAINING_MODEL, PAPER_TRAINING_LAYER = "EleutherAI/pythia-160m-deduped", 8
+# The sae-lens releases the paper histograms (AB-2, paper profile): release -> SAE id.
+PAPER_RELEASES = {
+    "pythia-70m-deduped-res-sm": "blocks.3.hook_resid_post",
+    "llama-3-8b-it-res-jh": "blocks.25.hook_resid_post",
+    "sae_bench_gemma-2-2b_topk_width-2pow12_date-1109": "blocks.12.hook_resid_post__trainer_0",
+}
+
+
+@dataclass(frozen=True)
+class OnePointToy:
+    """A 2-d, 1-latent ReLU autoencoder without biases or penalty, trained on one point x."""
+
+    seed: int
+    x: tuple[float, float]
+    dead: bool  # w_enc . x <= 0 after training: the ReLU is closed on x and gets no gradient
+    relative_error: float  # ||x - x_hat|| / ||x|| after training
+    alignment: float  # w_enc . w_dec after training
+
+    @property
+    def perfect(self) -> bool:
+        return self.relative_error < 1e-3
+
+
+def train_one_point_toy(seed: int, steps: int = 3000, lr: float = 1e-2) -> OnePointToy:
+    """AB-1 with sae-lens's standard SAE: biases frozen at 0, L1 coefficient 0, random
+    independent encoder and decoder, Adam on the reconstruction of a single random point.
+
+    If it reconstructs x perfectly, W_dec (W_enc . x) = x with W_enc . x > 0, so W_dec is
+    parallel to x and (W_enc . W_dec) (W_enc . x) = W_enc . x: the score is exactly 1.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, 2, generator=gen)
+    sae = StandardTrainingSAE(StandardTrainingSAEConfig(d_in=2, d_sae=1, l1_coefficient=0.0,
+                                                        apply_b_dec_to_input=False))
+    with torch.no_grad():
+        sae.W_enc.copy_(torch.randn(2, 1, generator=gen))
+        sae.W_dec.copy_(torch.randn(1, 2, generator=gen))
+    sae.b_enc.requires_grad_(False)
+    sae.b_dec.requires_grad_(False)
+    opt = torch.optim.Adam([sae.W_enc, sae.W_dec], lr=lr)
+    for step in range(steps):
+        out = sae.training_forward_pass(TrainStepInput(
+            sae_in=x, coefficients={"l1": 0.0}, dead_neuron_mask=None, n_training_steps=step,
+            is_logging_step=False))
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+    with torch.no_grad():
+        error = float((sae(x) - x).norm() / x.norm())
+        dead = bool((x @ sae.W_enc).item() <= 0)
+    return OnePointToy(seed, tuple(x[0].tolist()), dead, error, float(alignment_scores(sae)[0]))
+
+
+def paper_sae_spec(variant: str, activations: ActivationSpec, width: int, sparsity: float,
+                   n_tokens: int, batch_size: int, seed: int = 0, autocast: bool = False,
+                   checkpoints: int = 0) -> SAESpec:
+    """The paper's SAE: f = ReLU(W_enc x + b_enc), decoder not normalised, L1 weighted by
+    decoder norms (sae-lens ``standard``); ``aligned`` / ``aligned_topk`` / ``topk`` the same
+    with the paper's reparametrisation or TopK. Nothing subtracts b_dec from the input."""
+    return SAESpec(variant, activations, width, sparsity, n_tokens=n_tokens, batch_size=batch_size,
+                   lr=1e-3, seed=seed, options=(("apply_b_dec_to_input", False),), autocast=autocast,
+                   checkpoints=checkpoints)
+
+
+def architecture_specs(activations: ActivationSpec, profile: Profile, width: int, seed: int = 0,
+                       checkpoints: int = 0) -> dict[str, SAESpec]:
+    """AB-2's four architectures at one width on the profile's training tokens.
+
+    standard (with ``checkpoints`` snapshots, AB-10) and TopK are the paper's; Gated and
+    JumpReLU are sae-lens's own training setups with their defaults.
+    """
+    common = dict(n_tokens=profile.train_tokens, batch_size=profile.sae_batch_size, seed=seed,
+                  autocast=profile.sae_autocast)
+    return {
+        "standard": paper_sae_spec("standard", activations, width, ARCHITECTURE_SPARSITY["standard"],
+                                   checkpoints=checkpoints, **common),
+        "topk": paper_sae_spec("topk", activations, width, ARCHITECTURE_SPARSITY["topk"], **common),
+        "gated": SAESpec("gated", activations, width, ARCHITECTURE_SPARSITY["gated"], lr=1e-3, **common),
+        "jumprelu": SAESpec("jumprelu", activations, width, ARCHITECTURE_SPARSITY["jumprelu"], lr=1e-3,
+                            **common),
+    }
+
+
+def paired_sweep(activations: ActivationSpec, variants: tuple[str, str], widths: list[int],
+                 sparsities: list[float], n_tokens: int, batch_size: int, seed: int = 0,
+                 autocast: bool = False, checkpoints: int = 0) -> dict[tuple[str, int, float], SAESpec]:
+    """One spec per (variant, width, sparsity): the same data, seed and schedule for both
+    variants, so the pair differs only in the encoder's parametrisation."""
+    return {(v, w, s): paper_sae_spec(v, activations, w, s, n_tokens, batch_size, seed, autocast,
+                                      checkpoints if v.startswith("aligned") else 0)
+            for v in variants for w in widths for s in sparsities}
+
+
+def max_cosine_similarity(W_dec: torch.Tensor, reference_W_dec: torch.Tensor) -> np.ndarray:
+    """For each decoder row, its largest cosine with any row of ``reference_W_dec`` (AB-4's MCS)."""
+    a = torch.nn.functional.normalize(W_dec.detach().float(), dim=-1)
+    b = torch.nn.functional.normalize(reference_W_dec.detach().float(), dim=-1)
+    return torch.cat([(chunk @ b.T).max(-1).values for chunk in a.split(1024)]).numpy()
+
+
+def latent_table(sae: SAE, x_eval: torch.Tensor) -> pd.DataFrame:
+    """Per latent: alignment score, firing frequency on ``x_eval``, and dead / rare flags."""
+    feature_acts, _ = encode_decode(sae, x_eval)
+    frequency = (feature_acts > 0).float().mean(0).numpy()
+    return pd.DataFrame({"alignment": alignment_scores(sae).numpy(), "frequency": frequency,
+                         "dead": frequency == 0, "rare": (frequency > 0) & (frequency < RARE_FREQUENCY)})
+
+
+def assign_modes(alignment: np.ndarray) -> np.ndarray:
+    """True for latents the 2-component mixture puts in its high-mean component."""
+    from sklearn.mixture import GaussianMixture
+
+    x = np.asarray(alignment, dtype=np.float64)[:, None]
+    gmm = GaussianMixture(n_components=2, random_state=0).fit(x)
+    return gmm.predict(x) == int(np.argmax(gmm.means_.ravel()))
+
+
+def bimodality_row(alignment: np.ndarray) -> dict[str, float]:
+    """The mixture's modes and weights, Sarle's b and Ashman's D, as one table row."""
+    b = bimodality(alignment)
+    return {"low_mean": b.means[0], "high_mean": b.means[1], "low_weight": b.weights[0],
+            "high_weight": b.weights[1], "sarle": b.sarle, "ashman_d": b.ashman_d, "bimodal": b.bimodal}
+
+
+def parameter_count(spec: SAESpec, d_in: int) -> int:
+    """Trainable parameters of ``spec``'s training SAE."""
+    from sae_failures.zoo import build_training_sae
+
+    return sum(p.numel() for p in build_training_sae(dataclasses.replace(spec, seed=0), d_in).parameters()
+               if p.requires_grad)

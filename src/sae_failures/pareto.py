@@ -1,0 +1,64 @@
+"""Sparsity-fidelity frontiers: which SAEs are on them, and comparisons read off them.
+
+A sweep gives points (L0, metric) with higher metric better and lower L0 better.
+Comparisons interpolate a frontier linearly in log L0, the axis the papers plot, and only
+inside the L0 range the frontier covers: nothing is extrapolated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def frontier(l0: np.ndarray, metric: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The Pareto-optimal points (no other point has lower-or-equal L0 and a higher metric),
+    sorted by L0."""
+    l0, metric = np.asarray(l0, float), np.asarray(metric, float)
+    order = np.lexsort((-metric, l0))
+    keep, best = [], -np.inf
+    for i in order:
+        if metric[i] > best:
+            keep.append(i)
+            best = metric[i]
+    return l0[keep], metric[keep]
+
+
+def metric_at(front: tuple[np.ndarray, np.ndarray], l0: float) -> float:
+    """The frontier's metric at ``l0`` (log-linear interpolation); NaN outside its L0 range."""
+    x, y = front
+    if not x[0] <= l0 <= x[-1]:
+        return float("nan")
+    return float(np.interp(np.log(l0), np.log(x), y))
+
+
+def l0_at(front: tuple[np.ndarray, np.ndarray], metric: float) -> float:
+    """The L0 at which the frontier reaches ``metric`` (it rises with L0); NaN outside its range."""
+    x, y = front
+    if not y[0] <= metric <= y[-1]:
+        return float("nan")
+    return float(np.exp(np.interp(metric, y, np.log(x))))
+
+
+@dataclass(frozen=True)
+class FrontierComparison:
+    """How a candidate frontier's points sit against a reference frontier."""
+
+    n_compared: int  # candidate points inside the reference's L0 range
+    n_better: int  # of those, points above the reference (by more than ``tolerance``)
+    n_worse: int  # ... and below it by more than ``tolerance``
+    mean_gain: float  # mean (candidate - reference) over compared points
+
+    @property
+    def dominates(self) -> bool:
+        return self.n_compared > 0 and self.n_worse == 0 and self.n_better > 0
+
+
+def compare(candidate: tuple[np.ndarray, np.ndarray], reference: tuple[np.ndarray, np.ndarray],
+            tolerance: float = 0.0) -> FrontierComparison:
+    """Compare every candidate frontier point with the reference frontier at the same L0."""
+    gains = [y - metric_at(reference, x) for x, y in zip(*candidate, strict=True)]
+    gains = np.array([g for g in gains if not np.isnan(g)])
+    return FrontierComparison(len(gains), int((gains > tolerance).sum()), int((gains < -tolerance).sum()),
+                              float(gains.mean()) if len(gains) else float("nan"))

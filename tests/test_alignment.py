@@ -1,0 +1,75 @@
+"""Notebook 03's analysis: the one-point toy (AB-1), MCS (AB-4), modes and Pareto comparisons."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sae_lens.saes.gated_sae import GatedSAE, GatedSAEConfig
+
+from sae_failures.alignment import (
+    assign_modes,
+    max_cosine_similarity,
+    parameter_count,
+    train_one_point_toy,
+)
+from sae_failures.metrics import alignment_scores, bimodality
+from sae_failures.pareto import compare, frontier, l0_at, metric_at
+from sae_failures.zoo import SAESpec
+
+
+def test_one_point_toy_reaches_alignment_one_exactly_when_it_reconstructs():
+    toys = [train_one_point_toy(seed, steps=1500) for seed in range(6)]
+    for toy in toys:
+        if toy.perfect:
+            assert toy.alignment == pytest.approx(1.0, abs=1e-3)
+        else:  # the ReLU closed on x: no gradient, nothing reconstructed
+            assert toy.dead and toy.relative_error == pytest.approx(1.0)
+    assert {toy.perfect for toy in toys} == {True, False}  # both outcomes occur
+
+
+def test_max_cosine_similarity_known_cases():
+    basis = torch.eye(6)
+    mine = torch.stack([3 * basis[0], basis[1] + basis[2], -basis[3]])
+    mcs = max_cosine_similarity(mine, basis[:3])
+    assert mcs == pytest.approx([1.0, np.sqrt(0.5), 0.0], abs=1e-6)
+
+
+def test_gated_alignment_uses_the_magnitude_path():
+    sae = GatedSAE(GatedSAEConfig(d_in=4, d_sae=3))
+    with torch.no_grad():
+        sae.W_enc.copy_(torch.eye(4)[:, :3])
+        sae.W_dec.copy_(0.5 * torch.eye(4)[:3])
+        sae.r_mag.copy_(torch.log(torch.tensor([2.0, 1.0, 4.0])))
+    assert alignment_scores(sae) == pytest.approx(torch.tensor([1.0, 0.5, 2.0]))
+
+
+def test_ashman_d_and_modes_separate_two_clusters_only():
+    rng = np.random.default_rng(0)
+    two = np.concatenate([rng.normal(0.0, 0.05, 300), rng.normal(1.0, 0.05, 700)])
+    skewed = rng.exponential(0.2, 1000)  # one mode, long tail: Sarle's b alone would say two
+    assert bimodality(two).bimodal and bimodality(two).ashman_d > 10
+    assert bimodality(skewed).sarle_bimodal and not bimodality(skewed).bimodal
+    high = assign_modes(two)
+    assert high.sum() == 700 and high[300:].all()
+
+
+def test_aligned_has_d_sae_fewer_parameters_than_standard(sparse_store):
+    store, _ = sparse_store
+    counts = {v: parameter_count(SAESpec(v, store.spec, width=8, sparsity=1.0, n_tokens=256), store.d)
+              for v in ("standard", "aligned")}
+    assert counts["standard"] - counts["aligned"] == 8
+
+
+def test_frontier_interpolation_and_comparison():
+    l0 = np.array([10, 20, 40, 15])
+    metric = np.array([0.5, 0.7, 0.9, 0.4])  # (15, 0.4) is dominated by (10, 0.5)
+    front = frontier(l0, metric)
+    assert front[0].tolist() == [10, 20, 40] and front[1].tolist() == [0.5, 0.7, 0.9]
+    assert metric_at(front, np.sqrt(10 * 20)) == pytest.approx(0.6)  # midway in log L0
+    assert np.isnan(metric_at(front, 50))  # never extrapolated
+    assert l0_at(front, 0.8) == pytest.approx(np.sqrt(20 * 40))
+    better = (np.array([12.0, 30.0]), np.array([0.7, 0.95]))
+    result = compare(better, front)
+    assert result.n_compared == 2 and result.dominates
+    assert not compare(front, better).dominates
