@@ -73,3 +73,21 @@ def test_frontier_interpolation_and_comparison():
     result = compare(better, front)
     assert result.n_compared == 2 and result.dominates
     assert not compare(front, better).dominates
+
+
+def test_bimodality_of_a_point_mass_is_unimodal():
+    b = bimodality(np.full(100, 0.01))
+    assert b.means == (0.01, 0.01) and b.ashman_d == 0.0 and not b.bimodal
+
+
+def test_compare_variants_per_group():
+    import pandas as pd
+
+    from sae_failures.pareto import compare_variants
+
+    rows = [("std", 1, 10, 0.5), ("std", 1, 40, 0.9), ("new", 1, 20, 0.8), ("new", 1, 30, 0.9),
+            ("std", 2, 10, 0.5), ("std", 2, 40, 0.9), ("new", 2, 20, 0.6)]
+    results = pd.DataFrame(rows, columns=["variant", "width", "l0", "ev"])
+    table = compare_variants(results, "new", "std", ["ev"])
+    assert table.loc[(1, "ev"), "dominates"] and table.loc[(1, "ev"), "n_better"] == 2
+    assert not table.loc[(2, "ev"), "dominates"] and table.loc[(2, "ev"), "n_worse"] == 1

@@ -19,13 +19,21 @@ from sae_lens.saes.sae import TrainStepInput
 from sae_lens.saes.standard_sae import StandardTrainingSAE, StandardTrainingSAEConfig
 
 from sae_failures.activations import ActivationSpec
-from sae_failures.metrics import alignment_scores, bimodality, encode_decode
+from sae_failures.metrics import alignment_scores, bimodality, encode_decode, evaluate
 from sae_failures.profiles import Profile
 from sae_failures.zoo import SAESpec
 
-# Sparsity knobs of the architecture comparison (AB-2), fixed at layer 12 of SmolLM2 in a
-# 300k-token calibration run so that every architecture lands at a comparable L0 (20-60).
-ARCHITECTURE_SPARSITY = {"standard": 3.0, "topk": 32, "gated": 3.0, "jumprelu": 1.0}
+# Sparsity knobs of the architecture comparison (AB-2), set at layer 12 of SmolLM2 in short
+# calibration runs (300k tokens; JumpReLU 1M) to land at comparable L0s (standard L1 3 ->
+# L0 63, Gated L1 10 -> 46). JumpReLU's threshold moves at most lr per Adam step whatever its
+# L0 coefficient (0.3-30 gave the same L0), so in 1M tokens its initial threshold sets its
+# sparsity: 0.01 -> L0 ~1500, 0.3 -> 214 with 7% dead, 0.4 -> 128 with 57% dead, 1.0 -> 99% dead.
+ARCHITECTURE_SPARSITY = {"standard": 3.0, "topk": 32, "gated": 10.0, "jumprelu": 3.0}
+JUMPRELU_OPTIONS = (("jumprelu_init_threshold", 0.3), ("jumprelu_bandwidth", 0.2))
+# AB-7 / AB-8: four sparsities (the paper's count), spanning L0 ~ 10-150 at SmolLM2 layer 12.
+SWEEP_L1 = (1.5, 2.0, 3.0, 5.0)
+# AB-9: TopK's k, from high sparsity (small k) to low sparsity (large k).
+TOPK_KS = (16, 32, 64, 128)
 # A latent firing on fewer than this fraction of evaluation tokens is "rarely active".
 RARE_FREQUENCY = 1e-4
 # Paper profile: the model and layer the paper trains on (Pythia-160M layer 8).
@@ -36,6 +44,42 @@ PAPER_RELEASES = {
     "llama-3-8b-it-res-jh": "blocks.25.hook_resid_post",
     "sae_bench_gemma-2-2b_topk_width-2pow12_date-1109": "blocks.12.hook_resid_post__trainer_0",
 }
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Sizes of notebook 03's experiments for one profile."""
+
+    width: int  # AB-2 / AB-3 / AB-10 SAEs; AB-4's reference is ``wide_factor`` x wider
+    sweep_widths: tuple[int, ...]  # AB-7 / AB-8 dictionaries
+    sweep_l1: tuple[float, ...]  # AB-7 / AB-8 sparsity coefficients
+    sweep_tokens: int  # training tokens of every sweep SAE (AB-7, AB-8, AB-9)
+    topk_ks: tuple[int, ...]  # AB-9
+    checkpoints: int  # snapshots of the AB-10 SAE and of every aligned SAE (AB-6)
+    toy_seeds: int  # AB-1
+    wide_factor: int = 4
+
+
+def training_profile(profile: Profile) -> Profile:
+    """The profile notebook 03 trains under: the paper profile trains on Pythia-160M layer 8,
+    as the paper does; the others at their shared default layer."""
+    if profile.name != "paper":
+        return profile
+    return dataclasses.replace(profile, model=PAPER_TRAINING_MODEL, default_layer=PAPER_TRAINING_LAYER)
+
+
+def study_config(profile: Profile, d_model: int) -> StudyConfig:
+    """offline: 4 x and 8 x d_model dictionaries, the sweep on half the training tokens (the
+    30-minute budget); paper: the paper's 4096 and 16384 on all of them; smoke: offline's
+    code paths on the smallest grid."""
+    if profile.name == "paper":
+        return StudyConfig(width=4096, sweep_widths=(4096, 16384), sweep_l1=SWEEP_L1,
+                           sweep_tokens=profile.train_tokens, topk_ks=TOPK_KS, checkpoints=8, toy_seeds=16)
+    if profile.name == "smoke":
+        return StudyConfig(width=d_model, sweep_widths=(d_model, 2 * d_model), sweep_l1=SWEEP_L1[::3],
+                           sweep_tokens=profile.train_tokens, topk_ks=TOPK_KS[::3], checkpoints=3, toy_seeds=4)
+    return StudyConfig(width=4 * d_model, sweep_widths=(4 * d_model, 8 * d_model), sweep_l1=SWEEP_L1,
+                       sweep_tokens=profile.train_tokens // 2, topk_ks=TOPK_KS, checkpoints=8, toy_seeds=16)
 
 
 @dataclass(frozen=True)
@@ -83,6 +127,12 @@ def train_one_point_toy(seed: int, steps: int = 3000, lr: float = 1e-2) -> OnePo
     return OnePointToy(seed, tuple(x[0].tolist()), dead, error, float(alignment_scores(sae)[0]))
 
 
+def one_point_toys(n_seeds: int) -> pd.DataFrame:
+    """AB-1 for ``n_seeds`` random points and initialisations, one row each."""
+    rows = [train_one_point_toy(seed) for seed in range(n_seeds)]
+    return pd.DataFrame([{**dataclasses.asdict(t), "perfect": t.perfect} for t in rows]).set_index("seed")
+
+
 def paper_sae_spec(variant: str, activations: ActivationSpec, width: int, sparsity: float,
                    n_tokens: int, batch_size: int, seed: int = 0, autocast: bool = False,
                    checkpoints: int = 0) -> SAESpec:
@@ -99,7 +149,7 @@ def architecture_specs(activations: ActivationSpec, profile: Profile, width: int
     """AB-2's four architectures at one width on the profile's training tokens.
 
     standard (with ``checkpoints`` snapshots, AB-10) and TopK are the paper's; Gated and
-    JumpReLU are sae-lens's own training setups with their defaults.
+    JumpReLU are sae-lens's own training setups (JumpReLU with ``JUMPRELU_OPTIONS``).
     """
     common = dict(n_tokens=profile.train_tokens, batch_size=profile.sae_batch_size, seed=seed,
                   autocast=profile.sae_autocast)
@@ -109,7 +159,7 @@ def architecture_specs(activations: ActivationSpec, profile: Profile, width: int
         "topk": paper_sae_spec("topk", activations, width, ARCHITECTURE_SPARSITY["topk"], **common),
         "gated": SAESpec("gated", activations, width, ARCHITECTURE_SPARSITY["gated"], lr=1e-3, **common),
         "jumprelu": SAESpec("jumprelu", activations, width, ARCHITECTURE_SPARSITY["jumprelu"], lr=1e-3,
-                            **common),
+                            options=JUMPRELU_OPTIONS, **common),
     }
 
 
@@ -121,6 +171,19 @@ def paired_sweep(activations: ActivationSpec, variants: tuple[str, str], widths:
     return {(v, w, s): paper_sae_spec(v, activations, w, s, n_tokens, batch_size, seed, autocast,
                                       checkpoints if v.startswith("aligned") else 0)
             for v in variants for w in widths for s in sparsities}
+
+
+def wide_reference(spec: SAESpec, factor: int) -> SAESpec:
+    """AB-4's larger SAE: ``spec`` with a ``factor`` x wider dictionary, same data and schedule."""
+    return dataclasses.replace(spec, width=factor * spec.width, checkpoints=0)
+
+
+def load_release(release: str, sae_id: str, device: str = "cpu") -> SAE:
+    """A sae-lens pretrained SAE, for the paper's own histograms (needs the model hub)."""
+    from sae_failures.model import require_network
+
+    require_network(f"The sae-lens release {release!r}")
+    return SAE.from_pretrained(release, sae_id, device=device)
 
 
 def max_cosine_similarity(W_dec: torch.Tensor, reference_W_dec: torch.Tensor) -> np.ndarray:
@@ -136,6 +199,26 @@ def latent_table(sae: SAE, x_eval: torch.Tensor) -> pd.DataFrame:
     frequency = (feature_acts > 0).float().mean(0).numpy()
     return pd.DataFrame({"alignment": alignment_scores(sae).numpy(), "frequency": frequency,
                          "dead": frequency == 0, "rare": (frequency > 0) & (frequency < RARE_FREQUENCY)})
+
+
+def status(table: pd.DataFrame) -> pd.Series:
+    """dead / rare / live for each latent of a ``latent_table``."""
+    return pd.Series(np.where(table.dead, "dead", np.where(table.rare, "rare", "live")), index=table.index)
+
+
+def mode_membership(table: pd.DataFrame) -> dict[str, float]:
+    """AB-3: how the mixture's low mode and the dead / rare latents overlap."""
+    high = assign_modes(table.alignment.to_numpy())
+    inactive = (table.dead | table.rare).to_numpy()
+    n_low = int((~high).sum())
+    return {
+        "n_latents": len(table), "n_low_mode": n_low, "n_dead": int(table.dead.sum()),
+        "n_rare": int(table.rare.sum()),
+        "inactive_in_low_mode": float((~high)[inactive].mean()) if inactive.any() else float("nan"),
+        "low_mode_inactive": float(inactive[~high].mean()) if n_low else float("nan"),
+        "median_frequency_low": float(np.median(table.frequency[~high])) if n_low else float("nan"),
+        "median_frequency_high": float(np.median(table.frequency[high])),
+    }
 
 
 def assign_modes(alignment: np.ndarray) -> np.ndarray:
@@ -160,3 +243,18 @@ def parameter_count(spec: SAESpec, d_in: int) -> int:
 
     return sum(p.numel() for p in build_training_sae(dataclasses.replace(spec, seed=0), d_in).parameters()
                if p.requires_grad)
+
+
+def evaluate_grid(model: object, hook: str, saes: dict[tuple, SAE], x_eval: torch.Tensor,
+                  contexts: np.ndarray, separator: int,
+                  levels: tuple[str, ...] = ("variant", "width", "sparsity")) -> pd.DataFrame:
+    """``metrics.evaluate`` over SAEs keyed by tuples; the tuple's parts become columns."""
+    named = {" ".join(map(str, key)): sae for key, sae in saes.items()}
+    frame = evaluate(model, hook, named, x_eval, contexts, separator)  # type: ignore[arg-type]
+    keys = pd.DataFrame(list(saes), columns=list(levels), index=list(named))
+    return keys.join(frame).reset_index(drop=True)
+
+
+def aligned_deviation(snapshots: dict[int, SAE]) -> float:
+    """AB-6: the largest |a_i - 1| over every latent of every snapshot."""
+    return max(float((alignment_scores(sae) - 1).abs().max()) for sae in snapshots.values())

@@ -82,7 +82,8 @@ class Bimodality:
     @property
     def ashman_d(self) -> float:
         """Ashman's D = sqrt(2) |mu_1 - mu_0| / sqrt(s_0^2 + s_1^2); D > 2: the components separate."""
-        return float(np.sqrt(2) * abs(self.means[1] - self.means[0]) / np.hypot(*self.stds))
+        spread = float(np.hypot(*self.stds))
+        return float(np.sqrt(2) * abs(self.means[1] - self.means[0]) / spread) if spread > 0 else 0.0
 
     @property
     def bimodal(self) -> bool:
@@ -104,6 +105,9 @@ def bimodality(values: np.ndarray | torch.Tensor, seed: int = 0) -> Bimodality:
     n = len(x)
     if n < 4:
         raise ValueError(f"bimodality needs at least 4 values, got {n}.")
+    if np.ptp(x) == 0:  # one value (e.g. an SAE at initialisation): a single point mass
+        m = float(x[0])
+        return Bimodality((m, m), (0.0, 0.0), (0.5, 0.5), float("nan"))
     gmm = GaussianMixture(n_components=2, random_state=seed).fit(x[:, None])
     order = np.argsort(gmm.means_.ravel())
     means, stds = gmm.means_.ravel()[order], np.sqrt(gmm.covariances_.ravel()[order])

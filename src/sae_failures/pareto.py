@@ -7,9 +7,11 @@ inside the L0 range the frontier covers: nothing is extrapolated.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 
 def frontier(l0: np.ndarray, metric: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -62,3 +64,16 @@ def compare(candidate: tuple[np.ndarray, np.ndarray], reference: tuple[np.ndarra
     gains = np.array([g for g in gains if not np.isnan(g)])
     return FrontierComparison(len(gains), int((gains > tolerance).sum()), int((gains < -tolerance).sum()),
                               float(gains.mean()) if len(gains) else float("nan"))
+
+
+def compare_variants(results: pd.DataFrame, candidate: str, reference: str, metrics: list[str],
+                     by: str = "width") -> pd.DataFrame:
+    """``compare`` of the candidate variant's frontier with the reference's, for every value
+    of ``by`` and every metric; ``results`` has columns variant, ``by``, l0 and the metrics."""
+    rows = {}
+    for group, part in results.groupby(by):
+        for metric in metrics:
+            fronts = {v: frontier(p.l0.to_numpy(), p[metric].to_numpy()) for v, p in part.groupby("variant")}
+            result = compare(fronts[candidate], fronts[reference])
+            rows[group, metric] = {**dataclasses.asdict(result), "dominates": result.dominates}
+    return pd.DataFrame(rows).T

@@ -1,0 +1,59 @@
+"""Figures of notebook 03: alignment histograms by latent status, checkpoints, sweeps."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from sae_failures.alignment import status
+
+STATUS_COLORS = {"live": "tab:blue", "rare": "tab:orange", "dead": "tab:red"}
+
+
+def alignment_histograms(tables: dict[str, pd.DataFrame], modes: pd.DataFrame, bins: int = 60
+                         ) -> plt.Figure:
+    """One panel per SAE: stacked histogram of a_i coloured by dead / rare / live (AB-2, AB-3),
+    with the fitted mixture's two means marked."""
+    fig, axes = plt.subplots(1, len(tables), figsize=(4 * len(tables), 3.4), squeeze=False)
+    for ax, (name, table) in zip(axes[0], tables.items(), strict=True):
+        frame = table.assign(status=status(table))
+        sns.histplot(frame, x="alignment", hue="status", multiple="stack", bins=bins, ax=ax,
+                     palette=STATUS_COLORS, hue_order=list(STATUS_COLORS), legend=ax is axes[0][0])
+        for mean in (modes.loc[name, "low_mean"], modes.loc[name, "high_mean"]):
+            ax.axvline(mean, color="k", ls=":", lw=1)
+        ax.set(title=f"{name}: b = {modes.loc[name, 'sarle']:.2f}, D = {modes.loc[name, 'ashman_d']:.1f}",
+               xlabel="alignment score a_i", ylabel="latents")
+    return fig
+
+
+def checkpoint_histograms(scores: dict[int, np.ndarray], bins: int = 50) -> plt.Figure:
+    """The alignment histogram at each training checkpoint (AB-10), one panel per snapshot."""
+    fig, axes = plt.subplots(1, len(scores), figsize=(2.3 * len(scores), 2.6), sharey=True, squeeze=False)
+    hi = max(1.2, max(float(np.quantile(a, 0.999)) for a in scores.values()))
+    for ax, (tokens, a) in zip(axes[0], scores.items(), strict=True):
+        ax.hist(np.clip(a, -0.2, hi), bins=np.linspace(-0.2, hi, bins), color="tab:blue")
+        ax.set(title=f"{tokens / 1e3:,.0f}k tokens", xlabel="a_i", yscale="log")
+    axes[0][0].set_ylabel("latents (log)")
+    return fig
+
+
+def sweep_panels(results: pd.DataFrame, metrics: dict[str, str], by: str = "width") -> plt.Figure:
+    """``metric`` against L0 (log) for each variant, one column per value of ``by``, one row
+    per metric; points labelled with their sparsity knob."""
+    groups = sorted(results[by].unique())
+    fig, axes = plt.subplots(len(metrics), len(groups), figsize=(4.5 * len(groups), 3.4 * len(metrics)),
+                             squeeze=False)
+    for col, group in enumerate(groups):
+        part = results[results[by] == group]
+        for row, (metric, label) in enumerate(metrics.items()):
+            ax = axes[row][col]
+            for variant, points in part.groupby("variant"):
+                points = points.sort_values("l0")
+                ax.plot(points.l0, points[metric], "o-", label=variant)
+                for _, p in points.iterrows():
+                    ax.annotate(f"{p.sparsity:g}", (p.l0, p[metric]), fontsize=7, alpha=0.7)
+            ax.set(xscale="log", xlabel="L0", ylabel=label, title=f"{by} {group}")
+    axes[0][0].legend()
+    return fig
