@@ -4,7 +4,7 @@ Importing this package registers them; every registered variant saves an inferen
 that plain ``sae_lens.SAE.load_from_disk`` loads (most as sae-lens's ``standard``).
 """
 
-from sae_failures.variants import aligned, scaled, tied, unit_norm  # noqa: F401
+from sae_failures.variants import aligned, gated, scaled, tied, unit_norm  # noqa: F401
 from sae_failures.variants.base import register
 
 __all__ = ["register"]

@@ -13,6 +13,7 @@ m - c d / 2). Saves as sae-lens's ``standard``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from sae_lens.saes.sae import SAEConfig, TrainStepInput, TrainStepOutput
@@ -40,9 +41,14 @@ class UnitNormTrainingSAEConfig(StandardTrainingSAEConfig):
         return StandardSAEConfig
 
 
-class UnitNormTrainingSAE(StandardTrainingSAE):
-    def __init__(self, cfg: UnitNormTrainingSAEConfig, use_error_term: bool = False):
-        super().__init__(cfg, use_error_term)
+class UnitNormDecoder:
+    """Mixin holding decoder rows at unit norm (gradient projection + renormalisation);
+    shared by this module's SAE and the Gated SAE of ``variants/gated.py``."""
+
+    W_dec: torch.nn.Parameter
+
+    def __init__(self, cfg: Any, use_error_term: bool = False):
+        super().__init__(cfg, use_error_term)  # type: ignore[call-arg]
         self.W_dec.register_hook(self._remove_parallel_gradient)
 
     def _remove_parallel_gradient(self, grad: torch.Tensor) -> torch.Tensor:
@@ -56,12 +62,17 @@ class UnitNormTrainingSAE(StandardTrainingSAE):
             return
         self.W_dec.data /= self.W_dec.data.norm(dim=1, keepdim=True).clamp(min=1e-8)
 
-    @override
     @torch.no_grad()
     def fold_activation_norm_scaling_factor(self, scaling_factor: float) -> None:
         self.apply_constraints()  # the last optimizer step moved the rows off the sphere
-        super().fold_activation_norm_scaling_factor(scaling_factor)
+        super().fold_activation_norm_scaling_factor(scaling_factor)  # type: ignore[misc]
 
+    def training_forward_pass(self, step_input: TrainStepInput) -> TrainStepOutput:
+        self.apply_constraints()
+        return super().training_forward_pass(step_input)  # type: ignore[misc]
+
+
+class UnitNormTrainingSAE(UnitNormDecoder, StandardTrainingSAE):
     @override
     def calculate_aux_loss(self, step_input: TrainStepInput, feature_acts: torch.Tensor,
                            hidden_pre: torch.Tensor, sae_out: torch.Tensor
@@ -70,11 +81,6 @@ class UnitNormTrainingSAE(StandardTrainingSAE):
         # which skips sae-lens's norm weighting (a quarter of the step's non-matmul time).
         l1 = feature_acts.sum(dim=-1).mean()
         return {"l1_loss": step_input.coefficients["l1"] * l1}
-
-    @override
-    def training_forward_pass(self, step_input: TrainStepInput) -> TrainStepOutput:
-        self.apply_constraints()
-        return super().training_forward_pass(step_input)
 
 
 register(ARCHITECTURE, UnitNormTrainingSAE, UnitNormTrainingSAEConfig)

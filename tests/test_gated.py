@@ -1,0 +1,116 @@
+"""The paper's Gated SAE (variants/gated.py): GS-1 identity, stop-gradient, gate L1, GS-2."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from sae_lens import SAE
+from sae_lens.saes.sae import TrainStepInput
+
+from sae_failures.gated_pareto import shrinkage_example
+from sae_failures.variants.gated import (
+    PaperGatedTrainingSAE,
+    PaperGatedTrainingSAEConfig,
+    gated_as_jumprelu,
+    gated_losses,
+)
+from sae_failures.variants.unit_norm import UnitNormTrainingSAE, UnitNormTrainingSAEConfig
+
+D, K = 6, 10
+
+
+def build(**options) -> PaperGatedTrainingSAE:
+    torch.manual_seed(0)
+    sae = PaperGatedTrainingSAE(PaperGatedTrainingSAEConfig(d_in=D, d_sae=K, l1_coefficient=0.5, **options))
+    with torch.no_grad():  # every parameter away from its (often zero) initial value
+        for param in sae.parameters():
+            param.add_(0.3 * torch.randn_like(param))
+    return sae
+
+
+def step_input(x: torch.Tensor, l1: float = 0.5) -> TrainStepInput:
+    return TrainStepInput(sae_in=x, coefficients={"l1": l1}, dead_neuron_mask=None,
+                          n_training_steps=0, is_logging_step=False)
+
+
+def test_weight_shared_gated_encoder_is_a_jumprelu(tmp_path):
+    sae = build()
+    sae.save_inference_model(tmp_path / "gated")
+    gated = SAE.load_from_disk(tmp_path / "gated")
+    assert gated.cfg.architecture() == "gated"
+    jump = gated_as_jumprelu(gated)
+    x = 2 * torch.randn(512, D)
+    f = gated.encode(x)
+    assert 0 < (f > 0).float().mean() < 1  # both branches of the gate are exercised
+    assert torch.allclose(jump.encode(x), f, atol=1e-6)
+    assert torch.allclose(jump.threshold, gated.b_mag - gated.r_mag.exp() * gated.b_gate)
+
+
+def test_auxiliary_term_gives_no_gradient_to_the_decoder():
+    x, pi = torch.randn(32, D), torch.randn(32, K, requires_grad=True)
+    W_dec = torch.randn(K, D, requires_grad=True)
+    b_dec = torch.randn(D, requires_grad=True)
+    frozen = gated_losses(x, pi, W_dec, b_dec, 0.5, train_decoder=False)["auxiliary_reconstruction_loss"]
+    assert torch.autograd.grad(frozen, [W_dec, b_dec], allow_unused=True) == (None, None)
+    assert torch.autograd.grad(frozen, pi)[0].abs().sum() > 0  # it does train the gate
+    trained = gated_losses(x, pi, W_dec, b_dec, 0.5, train_decoder=True)["auxiliary_reconstruction_loss"]
+    assert all(g.abs().sum() > 0 for g in torch.autograd.grad(trained, [W_dec, b_dec]))
+
+
+def test_in_the_sae_the_decoder_gets_gradient_from_the_reconstruction_only():
+    sae = build(apply_b_dec_to_input=False)  # b_dec then enters only through the decoder
+    x = torch.randn(64, D)
+    aux = sae.training_forward_pass(step_input(x)).losses["auxiliary_reconstruction_loss"]
+    grads = torch.autograd.grad(aux, [sae.W_dec, sae.b_dec, sae.W_enc], allow_unused=True)
+    assert grads[0] is None and (grads[1] is None or not grads[1].any())  # x - 0 * b_dec: zeros
+    assert grads[2].abs().sum() > 0
+    ablated = build(apply_b_dec_to_input=False, aux_trains_decoder=True)
+    aux = ablated.training_forward_pass(step_input(x)).losses["auxiliary_reconstruction_loss"]
+    assert torch.autograd.grad(aux, ablated.W_dec)[0].abs().sum() > 0
+
+
+def test_gate_l1_acts_on_relu_of_pi_gate_not_on_the_latents():
+    sae = build()
+    with torch.no_grad():
+        sae.b_mag.fill_(-100.0)  # the magnitude path is 0 everywhere: every latent is silent
+    x = torch.randn(64, D)
+    out = sae.training_forward_pass(step_input(x, l1=0.5))
+    assert out.feature_acts.abs().sum() == 0
+    pi_gate = (x - sae.b_dec) @ sae.W_enc + sae.b_gate
+    assert (pi_gate < 0).any() and (pi_gate > 0).any()
+    expected = 0.5 * torch.relu(pi_gate).sum(-1).mean()
+    assert out.losses["l1_loss"].item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_untied_and_no_r_mag_ablations_save_and_reload(tmp_path):
+    untied = build(tie_mag=False)
+    assert "W_mag" in dict(untied.named_parameters())
+    untied.save_inference_model(tmp_path / "untied")
+    loaded = SAE.load_from_disk(tmp_path / "untied")
+    assert loaded.cfg.architecture() == "gated_untied"
+    x = torch.randn(16, D)
+    assert torch.allclose(loaded.encode(x), untied.encode(x), atol=1e-6)
+    no_r = build(train_r_mag=False)
+    assert not no_r.r_mag.requires_grad
+
+
+def test_rescale_shift_starts_as_the_baseline_and_trains_only_scale_and_shift():
+    torch.manual_seed(1)
+    base = UnitNormTrainingSAE(UnitNormTrainingSAEConfig(d_in=D, d_sae=K, l1_coefficient=1.0))
+    with torch.no_grad():
+        base.b_enc.normal_()
+        base.b_dec.normal_()
+    sae = PaperGatedTrainingSAE(PaperGatedTrainingSAEConfig(d_in=D, d_sae=K, rescale_shift_only=True))
+    sae.load_start(base, activation_scale=2.0)
+    x = torch.randn(32, D)
+    assert torch.allclose(sae.encode(2.0 * x), base.encode(x), atol=1e-6)
+    assert {n for n, p in sae.named_parameters() if p.requires_grad} == {"r_mag", "b_mag"}
+    assert set(sae.training_forward_pass(step_input(x)).losses) == {"mse_loss"}
+
+
+def test_one_dimensional_shrinkage_example():
+    baseline, gated = shrinkage_example("baseline"), shrinkage_example("gated")
+    assert baseline.reconstruction == pytest.approx(0.5, abs=1e-3)  # 1 - lambda / 2
+    assert baseline.gamma == pytest.approx(0.5, abs=2e-3)
+    assert gated.reconstruction == pytest.approx(1.0, abs=1e-3)
+    assert gated.gamma == pytest.approx(1.0, abs=2e-3)
