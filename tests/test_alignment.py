@@ -91,3 +91,14 @@ def test_compare_variants_per_group():
     table = compare_variants(results, "new", "std", ["ev"])
     assert table.loc[(1, "ev"), "dominates"] and table.loc[(1, "ev"), "n_better"] == 2
     assert not table.loc[(2, "ev"), "dominates"] and table.loc[(2, "ev"), "n_worse"] == 1
+
+
+def test_study_configs_have_the_papers_counts():
+    from sae_failures.alignment import study_config, training_profile
+    from sae_failures.profiles import get_profile
+
+    offline = study_config(get_profile("offline"), 576)
+    assert len(offline.sweep_l1) >= 4 and len(offline.sweep_widths) >= 2 and len(offline.topk_ks) >= 3
+    paper = training_profile(get_profile("paper"))
+    assert (paper.model, paper.default_layer) == ("EleutherAI/pythia-160m-deduped", 8)
+    assert study_config(paper, 768).sweep_widths == (4096, 16384)

@@ -114,3 +114,39 @@ def test_one_dimensional_shrinkage_example():
     assert baseline.gamma == pytest.approx(0.5, abs=2e-3)
     assert gated.reconstruction == pytest.approx(1.0, abs=1e-3)
     assert gated.gamma == pytest.approx(1.0, abs=2e-3)
+
+
+def test_equal_compute_widths_and_sites_per_profile():
+    from sae_failures.gated_pareto import sites, study_config
+    from sae_failures.profiles import get_profile
+
+    offline = get_profile("offline")
+    config = study_config(offline, 576)
+    assert (config.gated_width, config.baseline_width) == (1536, 2304)
+    assert len(config.baseline_l1) >= 5 and len(config.gated_l1) >= 5
+    hooks = [s.hook for s in sites(offline)]
+    assert sum("resid" in h for h in hooks) == 2 and any("mlp_out" in h for h in hooks) and any("attn_out" in h for h in hooks)
+    assert sites(get_profile("paper"))[0].model == "gelu-1l"
+
+
+def test_unknown_ablation_lists_valid_ones(sparse_store):
+    from sae_failures.gated_pareto import gated_spec
+
+    store, _ = sparse_store
+    with pytest.raises(ValueError, match="Valid: Gated, decoder trained through aux"):
+        gated_spec(store.spec, 8, 1.0, 1024, 256, ablation="no gate")
+
+
+def test_l0_ratio_and_gain_read_off_frontiers():
+    import numpy as np
+    import pandas as pd
+
+    from sae_failures.gated_pareto import gain_at_matched_l0, l0_ratios
+
+    rows = [("baseline", 10, 0.5), ("baseline", 40, 0.9), ("Gated", 10, 0.7), ("Gated", 20, 0.9)]
+    results = pd.DataFrame(rows, columns=["variant", "l0", "ce_loss_recovered"])
+    ratios = l0_ratios(results, "Gated", "baseline")
+    # the baseline reaches 0.7 midway in log L0 (L0 20) and 0.9 at 40: Gated needs half
+    assert ratios.to_dict() == pytest.approx({0.7: 0.5, 0.9: 0.5})
+    gain = gain_at_matched_l0(results, "Gated", "baseline")
+    assert gain == pytest.approx(np.mean([0.7 - 0.5, 0.9 - 0.7]))

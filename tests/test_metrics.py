@@ -84,9 +84,9 @@ def test_sink_mask_marks_separators_and_outliers():
     assert sink_mask(acts, tokens, separator=0).tolist() == [[True, False, False, True, False]]
 
 
-def test_ce_splice_identity_recovers_everything_and_zero_sae_nothing(offline_model):
+@pytest.mark.parametrize("hook", ["blocks.3.hook_resid_post", "blocks.3.hook_mlp_out", "blocks.3.hook_attn_out"])
+def test_ce_splice_identity_recovers_everything_and_zero_sae_nothing(offline_model, hook):
     model = offline_model
-    hook = "blocks.3.hook_resid_post"
     rng = np.random.default_rng(0)
     contexts = np.concatenate([np.zeros((2, 1)), rng.integers(100, 40000, (2, 15))], 1).astype(np.int32)
     exact = metrics.ce_losses(model, identity_sae(model.cfg.d_model), hook, contexts, separator=0)
@@ -99,3 +99,16 @@ def test_ce_splice_identity_recovers_everything_and_zero_sae_nothing(offline_mod
     assert zero.recovered == pytest.approx(0.0, abs=1e-4)
     assert exact.perplexity_clean == pytest.approx(math.exp(exact.clean))
     assert exact.n_tokens == 2 * 15
+
+
+def test_passes_start_at_the_hooks_block_and_match_the_full_forward(offline_model):
+    hook = "blocks.3.hook_mlp_out"
+    assert metrics._start_layer(hook) == 3 and metrics._start_layer("blocks.0.mlp.hook_post") == 0
+    contexts = np.concatenate([np.zeros((2, 1)), np.random.default_rng(1).integers(100, 40000, (2, 15))], 1)
+    tokens = torch.from_numpy(contexts).long()
+    with torch.no_grad():
+        full = offline_model(tokens, return_type="loss", loss_per_token=True)
+    scored = (tokens[:, 1:] != 0).float()
+    clean = metrics.ce_losses(offline_model, identity_sae(offline_model.cfg.d_model), hook,
+                              contexts.astype(np.int32), separator=0).clean
+    assert clean == pytest.approx(float((full * scored).sum() / scored.sum()), abs=1e-4)

@@ -19,7 +19,7 @@ from sae_lens.saes.sae import TrainStepInput
 from sae_lens.saes.standard_sae import StandardTrainingSAE, StandardTrainingSAEConfig
 
 from sae_failures.activations import ActivationSpec
-from sae_failures.metrics import alignment_scores, bimodality, encode_decode, evaluate
+from sae_failures.metrics import alignment_scores, bimodality, encode_decode
 from sae_failures.profiles import Profile
 from sae_failures.zoo import SAESpec
 
@@ -243,16 +243,6 @@ def parameter_count(spec: SAESpec, d_in: int) -> int:
 
     return sum(p.numel() for p in build_training_sae(dataclasses.replace(spec, seed=0), d_in).parameters()
                if p.requires_grad)
-
-
-def evaluate_grid(model: object, hook: str, saes: dict[tuple, SAE], x_eval: torch.Tensor,
-                  contexts: np.ndarray, separator: int,
-                  levels: tuple[str, ...] = ("variant", "width", "sparsity")) -> pd.DataFrame:
-    """``metrics.evaluate`` over SAEs keyed by tuples; the tuple's parts become columns."""
-    named = {" ".join(map(str, key)): sae for key, sae in saes.items()}
-    frame = evaluate(model, hook, named, x_eval, contexts, separator)  # type: ignore[arg-type]
-    keys = pd.DataFrame(list(saes), columns=list(levels), index=list(named))
-    return keys.join(frame).reset_index(drop=True)
 
 
 def aligned_deviation(snapshots: dict[int, SAE]) -> float:

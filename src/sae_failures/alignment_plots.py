@@ -37,23 +37,3 @@ def checkpoint_histograms(scores: dict[int, np.ndarray], bins: int = 50) -> plt.
         ax.set(title=f"{tokens / 1e3:,.0f}k tokens", xlabel="a_i", yscale="log")
     axes[0][0].set_ylabel("latents (log)")
     return fig
-
-
-def sweep_panels(results: pd.DataFrame, metrics: dict[str, str], by: str = "width") -> plt.Figure:
-    """``metric`` against L0 (log) for each variant, one column per value of ``by``, one row
-    per metric; points labelled with their sparsity knob."""
-    groups = sorted(results[by].unique())
-    fig, axes = plt.subplots(len(metrics), len(groups), figsize=(4.5 * len(groups), 3.4 * len(metrics)),
-                             squeeze=False)
-    for col, group in enumerate(groups):
-        part = results[results[by] == group]
-        for row, (metric, label) in enumerate(metrics.items()):
-            ax = axes[row][col]
-            for variant, points in part.groupby("variant"):
-                points = points.sort_values("l0")
-                ax.plot(points.l0, points[metric], "o-", label=variant)
-                for _, p in points.iterrows():
-                    ax.annotate(f"{p.sparsity:g}", (p.l0, p[metric]), fontsize=7, alpha=0.7)
-            ax.set(xscale="log", xlabel="L0", ylabel=label, title=f"{by} {group}")
-    axes[0][0].legend()
-    return fig

@@ -7,17 +7,26 @@ input, as in the paper. Equal compute: the baseline gets 1.5 x the Gated SAE's l
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
+from sae_lens import SAE
 from sae_lens.saes.sae import TrainStepInput
+from transformer_lens import HookedTransformer
 
-from sae_failures.activations import ActivationSpec
+from sae_failures.activations import ActivationSpec, ActivationStore, ce_contexts, harvest, spec_for
+from sae_failures.metrics import encode_decode
+from sae_failures.model import document_separator_id, load_model
 from sae_failures.pareto import frontier, l0_at, metric_at
 from sae_failures.profiles import Profile
-from sae_failures.variants.gated import PaperGatedTrainingSAE, PaperGatedTrainingSAEConfig
+from sae_failures.variants.gated import (
+    PaperGatedTrainingSAE,
+    PaperGatedTrainingSAEConfig,
+    gated_as_jumprelu,
+)
 from sae_failures.variants.unit_norm import UnitNormTrainingSAE, UnitNormTrainingSAEConfig
 from sae_failures.zoo import SAESpec, cache_relpath
 
@@ -25,10 +34,12 @@ BASELINE_WIDTH_FACTOR = 1.5
 # The paper trains Gated SAEs with lr 3e-4 and baselines with 1e-3 over 300k+ steps; our
 # runs have a few hundred steps, so both use 1e-3. Adam beta1 = 0 for both, as in the paper.
 LR, ADAM_BETA1 = 1e-3, 0.0
-# Sparsity coefficients (scaled activations, E||x|| = sqrt(d)): five each, chosen in a short
-# calibration at SmolLM2 layer 12 so both frontiers span L0 ~ 10-300.
+# Sparsity coefficients (scaled activations, E||x|| = sqrt(d)): five each, set from the L0s
+# that the same coefficients gave at SmolLM2 layer 12 in notebooks 00 and 03 (baseline-like
+# L1 1.5 -> L0 ~95, 5 -> ~27; sae-lens Gated 1 -> ~470, 3 -> ~140, 10 -> ~15-45) so that both
+# frontiers span L0 ~ 15-200. Not tuned on notebook 04's results.
 BASELINE_L1 = (1.0, 1.5, 2.5, 4.0, 6.0)
-GATED_L1 = (2.0, 4.0, 8.0, 16.0, 32.0)
+GATED_L1 = (1.5, 2.5, 4.0, 6.5, 10.0)
 # GS-6: the paper's ablations, as options of the one Gated class.
 ABLATIONS: dict[str, tuple[tuple[str, bool], ...]] = {
     "Gated": (),
@@ -61,6 +72,33 @@ def sites(profile: Profile) -> list[Site]:
             Site("resid 12", profile.model, "blocks.12.hook_resid_post"),
             Site("mlp 3", profile.model, "blocks.3.hook_mlp_out"),
             Site("attn 3", profile.model, "blocks.3.hook_attn_out")]
+
+
+@dataclass(frozen=True)
+class SiteData:
+    """Everything a site's SAEs train and are measured on."""
+
+    site: Site
+    model: HookedTransformer
+    train: ActivationStore
+    heldout: ActivationStore
+    contexts: np.ndarray  # CE contexts
+    separator: int
+
+
+def prepare_sites(profile: Profile, chosen: list[Site]) -> dict[str, SiteData]:
+    """Load each site's model once, harvest all of its sites in one pass per split."""
+    prepared = {}
+    for name in dict.fromkeys(s.model for s in chosen):
+        mine = [s for s in chosen if s.model == name]
+        prof = dataclasses.replace(profile, model=name)
+        model = load_model(name, device=profile.device, dtype=profile.model_dtype)
+        train = harvest(model, [spec_for(prof, s.hook, "train") for s in mine])
+        heldout = harvest(model, [spec_for(prof, s.hook, "heldout") for s in mine])
+        separator = document_separator_id(model)
+        for site, tr, ho in zip(mine, train, heldout, strict=True):
+            prepared[site.label] = SiteData(site, model, tr, ho, ce_contexts(model, prof, site.hook), separator)
+    return prepared
 
 
 @dataclass(frozen=True)
@@ -115,6 +153,27 @@ def rescale_shift_spec(baseline: SAESpec, n_tokens: int) -> SAESpec:
                    batch_size=baseline.batch_size, lr=RESCALE_SHIFT_LR, adam_beta1=ADAM_BETA1, seed=baseline.seed,
                    sparsity_warm_up_frac=0.0, init_from=cache_relpath(baseline),
                    options=(("rescale_shift_only", True),), autocast=baseline.autocast)
+
+
+def sweep_specs(activations: ActivationSpec, config: StudyConfig, profile: Profile, seed: int = 0,
+                ablations: tuple[str, ...] = ("Gated",)) -> dict[tuple[str, float], SAESpec]:
+    """Baseline and Gated (or Gated ablation) SAEs at every coefficient, keyed (variant, coefficient)."""
+    common = dict(n_tokens=config.sweep_tokens, batch_size=profile.sae_batch_size, seed=seed,
+                  autocast=profile.sae_autocast)
+    specs = {("baseline", l1): baseline_spec(activations, config.baseline_width, l1, **common)
+             for l1 in config.baseline_l1}
+    for ablation in ablations:
+        specs.update({(ablation, l1): gated_spec(activations, config.gated_width, l1, ablation=ablation, **common)
+                      for l1 in config.gated_l1})
+    return specs
+
+
+@torch.no_grad()
+def jumprelu_gap(gated: SAE, x: torch.Tensor) -> float:
+    """GS-1: largest |latent| difference between a Gated SAE and its JumpReLU rewrite on ``x``."""
+    f_gated, _ = encode_decode(gated, x)
+    f_jump, _ = encode_decode(gated_as_jumprelu(gated), x)
+    return float((f_gated - f_jump).abs().max())
 
 
 @dataclass(frozen=True)

@@ -177,9 +177,10 @@ class CELosses:
 
 
 def _start_layer(hook: str) -> int:
-    """The block a residual-stream hook sits in (0 for any other hook: run the whole model)."""
+    """The block a ``blocks.L.*`` hook sits in: every pass can start there from block L's
+    input, the cached ``blocks.{L-1}.hook_resid_post`` (0 for any other hook: run it all)."""
     parts = hook.split(".")
-    if len(parts) == 3 and parts[0] == "blocks" and parts[2] in ("hook_resid_pre", "hook_resid_post"):
+    if len(parts) >= 3 and parts[0] == "blocks" and parts[1].isdigit():
         return int(parts[1])
     return 0
 
@@ -202,8 +203,8 @@ def ce_losses_for(model: HookedTransformer, saes: Mapping[str, SAE], hook: str,
     Splicing goes through TransformerLens ``run_with_hooks``. Separator and attention-sink
     positions (``sink_mask``) are left untouched, as they were never in the SAE's training
     data; losses average over positions whose target is not a separator. The clean and
-    zero-ablated passes run once for all SAEs, and for a residual-stream hook
-    ``blocks.L.hook_resid_*`` the blocks before L run once per batch: every pass starts at
+    zero-ablated passes run once for all SAEs, and for a hook inside block L
+    (``blocks.L.*``) the blocks before L run once per batch: every pass starts at
     block L from the cached residual (``start_at_layer``), which at layer 12 of 30 saves 40%
     of the compute.
     """
@@ -249,3 +250,13 @@ def evaluate(model: HookedTransformer, hook: str, saes: Mapping[str, SAE], x_eva
     rows = [{"name": name, **reconstruction_metrics(sae, x_eval), **ce[name].to_dict()}
             for name, sae in saes.items()]
     return pd.DataFrame(rows).set_index("name")
+
+
+def evaluate_grid(model: HookedTransformer, hook: str, saes: dict[tuple, SAE], x_eval: torch.Tensor,
+                  contexts: np.ndarray, separator: int,
+                  levels: tuple[str, ...] = ("variant", "width", "sparsity")) -> pd.DataFrame:
+    """``metrics.evaluate`` over SAEs keyed by tuples; the tuple's parts become columns."""
+    named = {" ".join(map(str, key)): sae for key, sae in saes.items()}
+    frame = evaluate(model, hook, named, x_eval, contexts, separator)
+    keys = pd.DataFrame(list(saes), columns=list(levels), index=list(named))
+    return keys.join(frame).reset_index(drop=True)
