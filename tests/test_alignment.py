@@ -98,7 +98,7 @@ def test_study_configs_have_the_papers_counts():
     from sae_failures.profiles import get_profile
 
     offline = study_config(get_profile("offline"), 576)
-    assert len(offline.sweep_l1) >= 4 and len(offline.sweep_widths) >= 2 and len(offline.topk_ks) >= 3
+    assert all(len(v) >= 4 for v in offline.sweep_l1.values()) and len(offline.sweep_widths) >= 2 and len(offline.topk_ks) >= 3
     paper = training_profile(get_profile("paper"))
     assert (paper.model, paper.default_layer) == ("EleutherAI/pythia-160m-deduped", 8)
     assert study_config(paper, 768).sweep_widths == (4096, 16384)

@@ -30,8 +30,11 @@ from sae_failures.zoo import SAESpec
 # sparsity: 0.01 -> L0 ~1500, 0.3 -> 214 with 7% dead, 0.4 -> 128 with 57% dead, 1.0 -> 99% dead.
 ARCHITECTURE_SPARSITY = {"standard": 3.0, "topk": 32, "gated": 10.0, "jumprelu": 3.0}
 JUMPRELU_OPTIONS = (("jumprelu_init_threshold", 0.3), ("jumprelu_bandwidth", 0.2))
-# AB-7 / AB-8: four sparsities (the paper's count), spanning L0 ~ 10-150 at SmolLM2 layer 12.
-SWEEP_L1 = (1.5, 2.0, 3.0, 5.0)
+# AB-7 / AB-8: four L1 coefficients per variant (the paper's count). At the same coefficient
+# aligned SAEs are much sparser (first offline run: 1.5 gave L0 34 against the standard's 95),
+# so the aligned ones are shifted down to cover the standard's L0 range (~25-130 at SmolLM2
+# layer 12); a frontier comparison needs overlapping L0s. Chosen from L0s only.
+SWEEP_L1 = {"standard": (1.5, 2.0, 3.0, 5.0), "aligned": (0.6, 0.8, 1.1, 1.5)}
 # AB-9: TopK's k, from high sparsity (small k) to low sparsity (large k).
 TOPK_KS = (16, 32, 64, 128)
 # A latent firing on fewer than this fraction of evaluation tokens is "rarely active".
@@ -52,7 +55,7 @@ class StudyConfig:
 
     width: int  # AB-2 / AB-3 / AB-10 SAEs; AB-4's reference is ``wide_factor`` x wider
     sweep_widths: tuple[int, ...]  # AB-7 / AB-8 dictionaries
-    sweep_l1: tuple[float, ...]  # AB-7 / AB-8 sparsity coefficients
+    sweep_l1: dict[str, tuple[float, ...]]  # AB-7 / AB-8 L1 coefficients per variant
     sweep_tokens: int  # training tokens of every sweep SAE (AB-7, AB-8, AB-9)
     topk_ks: tuple[int, ...]  # AB-9
     checkpoints: int  # snapshots of the AB-10 SAE and of every aligned SAE (AB-6)
@@ -76,7 +79,8 @@ def study_config(profile: Profile, d_model: int) -> StudyConfig:
         return StudyConfig(width=4096, sweep_widths=(4096, 16384), sweep_l1=SWEEP_L1,
                            sweep_tokens=profile.train_tokens, topk_ks=TOPK_KS, checkpoints=8, toy_seeds=16)
     if profile.name == "smoke":
-        return StudyConfig(width=d_model, sweep_widths=(d_model, 2 * d_model), sweep_l1=SWEEP_L1[::3],
+        return StudyConfig(width=d_model, sweep_widths=(d_model, 2 * d_model),
+                           sweep_l1={v: coefficients[::3] for v, coefficients in SWEEP_L1.items()},
                            sweep_tokens=profile.train_tokens, topk_ks=TOPK_KS[::3], checkpoints=3, toy_seeds=4)
     return StudyConfig(width=4 * d_model, sweep_widths=(4 * d_model, 8 * d_model), sweep_l1=SWEEP_L1,
                        sweep_tokens=profile.train_tokens // 2, topk_ks=TOPK_KS, checkpoints=8, toy_seeds=16)
@@ -163,19 +167,15 @@ def architecture_specs(activations: ActivationSpec, profile: Profile, width: int
     }
 
 
-def paired_sweep(activations: ActivationSpec, variants: tuple[str, str], widths: list[int],
-                 sparsities: list[float], n_tokens: int, batch_size: int, seed: int = 0,
-                 autocast: bool = False, checkpoints: int = 0) -> dict[tuple[str, int, float], SAESpec]:
-    """One spec per (variant, width, sparsity): the same data, seed and schedule for both
-    variants, so the pair differs only in the encoder's parametrisation."""
+def paired_sweep(activations: ActivationSpec, sparsities: dict[str, tuple[float, ...]], widths: list[int],
+                 n_tokens: int, batch_size: int, seed: int = 0, autocast: bool = False, checkpoints: int = 0
+                 ) -> dict[tuple[str, int, float], SAESpec]:
+    """One spec per (variant, width, sparsity): the same data, seed and schedule for every
+    variant, so a pair differs only in the encoder's parametrisation (aligned variants also
+    save ``checkpoints`` snapshots)."""
     return {(v, w, s): paper_sae_spec(v, activations, w, s, n_tokens, batch_size, seed, autocast,
                                       checkpoints if v.startswith("aligned") else 0)
-            for v in variants for w in widths for s in sparsities}
-
-
-def wide_reference(spec: SAESpec, factor: int) -> SAESpec:
-    """AB-4's larger SAE: ``spec`` with a ``factor`` x wider dictionary, same data and schedule."""
-    return dataclasses.replace(spec, width=factor * spec.width, checkpoints=0)
+            for v, values in sparsities.items() for w in widths for s in values}
 
 
 def load_release(release: str, sae_id: str, device: str = "cpu") -> SAE:
