@@ -150,3 +150,17 @@ def test_l0_ratio_and_gain_read_off_frontiers():
     assert ratios.to_dict() == pytest.approx({0.7: 0.5, 0.9: 0.5})
     gain = gain_at_matched_l0(results, "Gated", "baseline")
     assert gain == pytest.approx(np.mean([0.7 - 0.5, 0.9 - 0.7]))
+
+
+def test_jumprelu_check_passes_the_shared_encoder_and_fails_an_untied_one(tmp_path):
+    from sae_failures.gated_pareto import jumprelu_check
+
+    x = 2 * torch.randn(256, D)
+    for name, sae in (("tied", build()), ("untied", build(tie_mag=False))):
+        with torch.no_grad():
+            if name == "untied":
+                sae.W_mag.add_(torch.randn_like(sae.W_mag))
+        sae.save_inference_model(tmp_path / name)
+        check = jumprelu_check(SAE.load_from_disk(tmp_path / name), x)
+        assert check.n_entries == 256 * K
+        assert check.holds == (name == "tied")
