@@ -102,3 +102,13 @@ def test_study_configs_have_the_papers_counts():
     paper = training_profile(get_profile("paper"))
     assert (paper.model, paper.default_layer) == ("EleutherAI/pythia-160m-deduped", 8)
     assert study_config(paper, 768).sweep_widths == (4096, 16384)
+
+
+def test_wide_reference_keeps_data_and_schedule(sparse_store):
+    from sae_failures.alignment import paper_sae_spec, wide_reference
+
+    store, _ = sparse_store
+    spec = paper_sae_spec("standard", store.spec, 8, 3.0, 1024, 256, checkpoints=4)
+    wide = wide_reference(spec, 4)
+    assert (wide.width, wide.checkpoints) == (32, 0)
+    assert (wide.activations, wide.n_tokens, wide.sparsity, wide.seed) == (spec.activations, 1024, 3.0, 0)

@@ -178,6 +178,11 @@ def paired_sweep(activations: ActivationSpec, sparsities: dict[str, tuple[float,
             for v, values in sparsities.items() for w in widths for s in values}
 
 
+def wide_reference(spec: SAESpec, factor: int) -> SAESpec:
+    """AB-4's larger SAE: ``spec`` with a ``factor`` x wider dictionary, same data and schedule."""
+    return dataclasses.replace(spec, width=factor * spec.width, checkpoints=0)
+
+
 def load_release(release: str, sae_id: str, device: str = "cpu") -> SAE:
     """A sae-lens pretrained SAE, for the paper's own histograms (needs the model hub)."""
     from sae_failures.model import require_network
