@@ -41,5 +41,6 @@ def sweep_panels(results: pd.DataFrame, metrics: dict[str, str], by: str = "widt
                 for _, p in points.iterrows():
                     ax.annotate(f"{p.sparsity:g}", (p.l0, p[metric]), fontsize=7, alpha=0.7)
             ax.set(xscale="log", xlabel="L0", ylabel=label, title=f"{by} {group}")
+            ax.xaxis.set_minor_formatter(plt.NullFormatter())  # log-axis minor labels overlap
     axes[0][0].legend()
     return fig
