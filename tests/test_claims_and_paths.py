@@ -66,3 +66,34 @@ def test_committed_notebook_loses_papermills_injected_parameters(tmp_path):
     commit_outputs(tmp_path / "executed.ipynb", tmp_path / "committed.ipynb")
     kept = nbformat.read(tmp_path / "committed.ipynb", as_version=4).cells
     assert [c.source for c in kept] == ["profile = 'smoke'", "print(profile)"]
+
+
+def test_carriage_returns_render_as_a_terminal_shows_them():
+    from sae_failures.notebook_runner import render_carriage_returns
+
+    assert render_carriage_returns("\r 0%|  | 0/4\r50%|# | 2/4\r100%|##| 4/4\n") == "100%|##| 4/4\n"
+    assert render_carriage_returns("abcd\rxy") == "xycd"  # a shorter redraw overwrites only its width
+    assert render_carriage_returns("bar 1/2\r       \rdone\n\nnext") == "done\n\nnext"
+    assert render_carriage_returns("\rtransient\r         \r") == ""  # a leave=False bar leaves nothing
+
+
+def test_collapse_streams_merges_redraws_and_keeps_other_outputs():
+    import nbformat
+
+    from sae_failures.notebook_runner import collapse_streams
+
+    out = nbformat.v4.new_output
+    cell = nbformat.v4.new_code_cell("train()", outputs=[
+        out("stream", name="stderr", text="\rtrain:   0%| 0/2"),
+        out("stream", name="stderr", text="\rtrain:  50%| 1/2"),
+        out("stream", name="stderr", text="\rtrain: 100%| 2/2\n"),
+        out("stream", name="stdout", text="loss 0.5\n"),
+        out("stream", name="stderr", text="\rCE  0%\r      \r"),
+        out("execute_result", data={"text/plain": "1"}, execution_count=1)])
+    nb = nbformat.v4.new_notebook(cells=[cell, nbformat.v4.new_markdown_cell("text")])
+    collapse_streams(nb)
+    kept = nb.cells[0].outputs
+    assert [(o.output_type, o.get("name"), o.get("text")) for o in kept] == [
+        ("stream", "stderr", "train: 100%| 2/2\n"), ("stream", "stdout", "loss 0.5\n"),
+        ("execute_result", None, None)]
+    assert "outputs" not in nb.cells[1]

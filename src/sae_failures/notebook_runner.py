@@ -27,6 +27,41 @@ def notebooks(selected: list[str] | None = None) -> list[Path]:
     return chosen
 
 
+def render_carriage_returns(text: str) -> str:
+    """What a terminal shows for ``text``: each ``\\r`` returns to the line start and overwrites.
+
+    tqdm redraws its bar with ``\\r``; a notebook file keeps every redraw, so a first run
+    stores thousands of bar states. Lines that a ``\\r`` left blank (bars with
+    ``leave=False``) are dropped; trailing padding is stripped.
+    """
+    shown = []
+    for line in text.split("\n"):
+        screen = ""
+        for segment in line.split("\r"):
+            screen = segment + screen[len(segment):]
+        screen = screen.rstrip()
+        if screen or "\r" not in line:
+            shown.append(screen)
+    return "\n".join(shown)
+
+
+def collapse_streams(nb: nbformat.NotebookNode) -> None:
+    """Merge each cell's consecutive stdout/stderr chunks into one, as the terminal would show it."""
+    for cell in nb.cells:
+        merged: list = []
+        for out in cell.get("outputs", []):
+            if out.output_type == "stream" and merged and merged[-1].output_type == "stream" \
+                    and merged[-1].name == out.name:
+                merged[-1].text += out.text
+            else:
+                merged.append(out)
+        for out in merged:
+            if out.output_type == "stream":
+                out.text = render_carriage_returns(out.text)
+        if "outputs" in cell:
+            cell.outputs = [o for o in merged if o.output_type != "stream" or o.text.strip()]
+
+
 def commit_outputs(executed: Path, committed: Path) -> None:
     """Copy an executed notebook over the committed one, minus papermill's injected parameters.
 
@@ -64,6 +99,9 @@ def run(profile: str, selected: list[str] | None = None, update_committed: bool 
             cwd=str(NOTEBOOK_DIR), progress_bar=True,
         )
         timings[nb.stem] = round(time.perf_counter() - start, 1)
+        executed = nbformat.read(out, as_version=4)
+        collapse_streams(executed)
+        atomic_write_text(out, nbformat.writes(executed) + "\n")
         print(f"[{profile}] {nb.name} done in {timings[nb.stem]:.0f} s", flush=True)
         if update:
             commit_outputs(out, nb)
