@@ -112,3 +112,36 @@ def test_wide_reference_keeps_data_and_schedule(sparse_store):
     wide = wide_reference(spec, 4)
     assert (wide.width, wide.checkpoints) == (32, 0)
     assert (wide.activations, wide.n_tokens, wide.sparsity, wide.seed) == (spec.activations, 1024, 3.0, 0)
+
+
+def test_unit_decoder_init_starts_the_aligned_encoder_at_the_standard_scale(sparse_store):
+    """sae-lens's 0.1 decoder norm makes aligned training start with ||W_enc[:, i]|| ~ 1 / 0.1."""
+    from sae_failures.alignment import paper_sae_spec, unit_decoder_init
+    from sae_failures.zoo import build_training_sae
+
+    store, _ = sparse_store
+    spec = paper_sae_spec("aligned", store.spec, 8, 1.0, 1024, 256, checkpoints=4)
+    unit = unit_decoder_init(spec)
+    assert unit.checkpoints == 0 and unit.key() != spec.key()
+    for s, dec_norm in ((spec, 0.1), (unit, 1.0)):
+        sae = build_training_sae(s, store.d)
+        torch.testing.assert_close(sae.W_dec.norm(dim=1), torch.full((8,), dec_norm))
+        enc_norm = sae.W_enc.detach().norm(dim=0)
+        # a_i = 1 = W_enc[:, i] . W_dec[i] <= |W_enc[:, i]| |W_dec[i]|, nearly tight at the start
+        assert ((enc_norm * dec_norm >= 1 - 1e-5) & (enc_norm * dec_norm < 1.1)).all()
+
+
+def test_init_norm_check_trains_each_spec_at_both_initial_norms(sparse_store):
+    from sae_failures.alignment import init_norm_check, paired_sweep, unit_decoder_init
+    from sae_failures.metrics import reconstruction_metrics
+    from sae_failures.zoo import get_sae
+
+    store, _ = sparse_store
+    specs = paired_sweep(store.spec, {"standard": (1.0,), "aligned": (0.5,)}, [8], 1024, 256)
+    x = store.tensor()[:512]
+    table = init_norm_check(specs, store, x)
+    assert table[["variant", "l1", "decoder_init_norm"]].values.tolist() == [
+        ["standard", 1.0, 0.1], ["standard", 1.0, 1.0], ["aligned", 0.5, 0.1], ["aligned", 0.5, 1.0]]
+    unit_aligned = reconstruction_metrics(get_sae(unit_decoder_init(specs["aligned", 8, 0.5]), store), x)
+    assert table.iloc[3].n_dead == unit_aligned["n_dead"]
+    assert table.iloc[3].explained_variance == pytest.approx(unit_aligned["explained_variance"])

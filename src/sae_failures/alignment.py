@@ -18,10 +18,10 @@ from sae_lens import SAE
 from sae_lens.saes.sae import TrainStepInput
 from sae_lens.saes.standard_sae import StandardTrainingSAE, StandardTrainingSAEConfig
 
-from sae_failures.activations import ActivationSpec
-from sae_failures.metrics import alignment_scores, bimodality, encode_decode
+from sae_failures.activations import ActivationSpec, ActivationStore
+from sae_failures.metrics import alignment_scores, bimodality, encode_decode, reconstruction_metrics
 from sae_failures.profiles import Profile
-from sae_failures.zoo import SAESpec
+from sae_failures.zoo import SAESpec, get_sae
 
 # Sparsity knobs of the architecture comparison (AB-2), set at layer 12 of SmolLM2 in short
 # calibration runs (300k tokens; JumpReLU 1M) to land at comparable L0s (standard L1 3 ->
@@ -37,6 +37,14 @@ JUMPRELU_OPTIONS = (("jumprelu_init_threshold", 0.3), ("jumprelu_bandwidth", 0.2
 SWEEP_L1 = {"standard": (1.5, 2.0, 3.0, 5.0), "aligned": (0.6, 0.8, 1.1, 1.5)}
 # AB-9: TopK's k, from high sparsity (small k) to low sparsity (large k).
 TOPK_KS = (16, 32, 64, 128)
+# AB-7 diagnostic: sae-lens starts decoder rows at norm 0.1 with W_enc = W_dec^T (Anthropic's
+# April 2024 recipe; dictionary_learning, the paper's code base, does the same in its
+# AutoEncoderNew; the paper does not say how A starts). Aligned training then starts at
+# alpha_i = (1 - 0.01) / 0.01 ~ 99: an encoder ~100x the standard one's. These sweep points
+# (mid-sweep, L0 ~50-65 offline) are retrained at decoder norm 1.
+INIT_CHECK_L1 = {"standard": (2.0,), "aligned": (1.1,)}
+SAE_LENS_DECODER_INIT_NORM = StandardTrainingSAEConfig.__dataclass_fields__["decoder_init_norm"].default
+UNIT_DECODER_INIT = ("decoder_init_norm", 1.0)
 # A latent firing on fewer than this fraction of evaluation tokens is "rarely active".
 RARE_FREQUENCY = 1e-4
 # Paper profile: the model and layer the paper trains on (Pythia-160M layer 8).
@@ -181,6 +189,24 @@ def paired_sweep(activations: ActivationSpec, sparsities: dict[str, tuple[float,
 def wide_reference(spec: SAESpec, factor: int) -> SAESpec:
     """AB-4's larger SAE: ``spec`` with a ``factor`` x wider dictionary, same data and schedule."""
     return dataclasses.replace(spec, width=factor * spec.width, checkpoints=0)
+
+
+def unit_decoder_init(spec: SAESpec) -> SAESpec:
+    """``spec`` with decoder rows initialised at norm 1 instead of sae-lens's default (no snapshots)."""
+    return dataclasses.replace(spec, options=(*spec.options, UNIT_DECODER_INIT), checkpoints=0)
+
+
+def init_norm_check(specs: dict[tuple[str, int, float], SAESpec], store: ActivationStore,
+                    x_eval: torch.Tensor, device: str = "cpu") -> pd.DataFrame:
+    """AB-7 diagnostic: each sweep spec trained from sae-lens's initial decoder norm and from
+    ``unit_decoder_init``; one row of reconstruction metrics (dead latents included) per SAE."""
+    rows = []
+    for (variant, width, l1), spec in specs.items():
+        for init_norm, trained in ((SAE_LENS_DECODER_INIT_NORM, spec), (UNIT_DECODER_INIT[1], unit_decoder_init(spec))):
+            sae = get_sae(trained, store, device=device)
+            rows.append({"variant": variant, "width": width, "l1": l1, "decoder_init_norm": init_norm,
+                         **reconstruction_metrics(sae, x_eval)})
+    return pd.DataFrame(rows)
 
 
 def load_release(release: str, sae_id: str, device: str = "cpu") -> SAE:
