@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from sae_failures.activations import ActivationSpec, ActivationStore
+from sae_failures.activations import ActivationStore
+from sae_failures.specs import ActivationSpec
 
 
 @pytest.fixture(scope="session")

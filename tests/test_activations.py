@@ -1,14 +1,10 @@
 import pytest
 import torch
 
-from sae_failures.activations import (
-    ActivationSpec,
-    ActivationStore,
-    CacheCorruptedError,
-    harvest,
-    pack_contexts,
-)
+from sae_failures.activations import ActivationStore, harvest, pack_contexts
+from sae_failures.cache import CacheCorruptedError
 from sae_failures.model import document_separator_id
+from sae_failures.specs import ActivationSpec
 
 from .conftest import write_store
 

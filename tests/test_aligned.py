@@ -9,6 +9,8 @@ from sae_lens import SAE
 from sae_lens.saes.sae import TrainStepInput
 
 from sae_failures.metrics import alignment_scores, bimodality
+from sae_failures.saes import get_sae
+from sae_failures.specs import SAESpec
 from sae_failures.variants.aligned import (
     AlignedTopKTrainingSAE,
     AlignedTopKTrainingSAEConfig,
@@ -16,7 +18,6 @@ from sae_failures.variants.aligned import (
     AlignedTrainingSAEConfig,
     aligned_encoder,
 )
-from sae_failures.zoo import SAESpec, get_sae
 
 D, K = 12, 20
 
@@ -70,7 +71,7 @@ def test_saved_aligned_sae_loads_in_plain_sae_lens_and_encodes_the_same(tmp_path
     assert torch.allclose(alignment_scores(loaded), torch.ones(K), atol=1e-5)
 
 
-def test_zoo_trains_aligned_saes_and_folds_the_activation_scale(sparse_store):
+def test_get_sae_trains_aligned_saes_and_folds_the_activation_scale(sparse_store):
     store, _ = sparse_store
     spec = SAESpec("aligned", store.spec, width=8, sparsity=1e-3, n_tokens=4096, batch_size=256)
     sae = get_sae(spec, store)

@@ -8,14 +8,13 @@ import torch
 from sae_lens.saes.gated_sae import GatedSAE, GatedSAEConfig
 
 from sae_failures.alignment import (
-    assign_modes,
     max_cosine_similarity,
     parameter_count,
     train_one_point_toy,
 )
+from sae_failures.frontiers import compare, frontier, l0_at, metric_at
 from sae_failures.metrics import alignment_scores, bimodality
-from sae_failures.pareto import compare, frontier, l0_at, metric_at
-from sae_failures.zoo import SAESpec
+from sae_failures.specs import SAESpec
 
 
 def test_one_point_toy_reaches_alignment_one_exactly_when_it_reconstructs():
@@ -50,7 +49,7 @@ def test_ashman_d_and_modes_separate_two_clusters_only():
     skewed = rng.exponential(0.2, 1000)  # one mode, long tail: Sarle's b alone would say two
     assert bimodality(two).bimodal and bimodality(two).ashman_d > 10
     assert bimodality(skewed).sarle_bimodal and not bimodality(skewed).bimodal
-    high = assign_modes(two)
+    high = bimodality(two).in_high_mode
     assert high.sum() == 700 and high[300:].all()
 
 
@@ -83,7 +82,7 @@ def test_bimodality_of_a_point_mass_is_unimodal():
 def test_compare_variants_per_group():
     import pandas as pd
 
-    from sae_failures.pareto import compare_variants
+    from sae_failures.frontiers import compare_variants
 
     rows = [("std", 1, 10, 0.5), ("std", 1, 40, 0.9), ("new", 1, 20, 0.8), ("new", 1, 30, 0.9),
             ("std", 2, 10, 0.5), ("std", 2, 40, 0.9), ("new", 2, 20, 0.6)]
@@ -97,11 +96,12 @@ def test_study_configs_have_the_papers_counts():
     from sae_failures.alignment import study_config, training_profile
     from sae_failures.profiles import get_profile
 
-    offline = study_config(get_profile("offline"), 576)
+    offline = study_config(get_profile("offline").alignment, 576)
     assert all(len(v) >= 4 for v in offline.sweep_l1.values()) and len(offline.sweep_widths) >= 2 and len(offline.topk_ks) >= 3
     paper = training_profile(get_profile("paper"))
     assert (paper.model, paper.default_layer) == ("EleutherAI/pythia-160m-deduped", 8)
-    assert study_config(paper, 768).sweep_widths == (4096, 16384)
+    assert study_config(paper.alignment, 768).sweep_widths == (4096, 16384)
+    assert (offline.width, offline.sweep_widths) == (2304, (2304, 4608))  # 4 x and 8 x d_model
 
 
 def test_wide_reference_keeps_data_and_schedule(sparse_store):
@@ -117,7 +117,7 @@ def test_wide_reference_keeps_data_and_schedule(sparse_store):
 def test_unit_decoder_init_starts_the_aligned_encoder_at_the_standard_scale(sparse_store):
     """sae-lens's 0.1 decoder norm makes aligned training start with ||W_enc[:, i]|| ~ 1 / 0.1."""
     from sae_failures.alignment import paper_sae_spec, unit_decoder_init
-    from sae_failures.zoo import build_training_sae
+    from sae_failures.training import build_training_sae
 
     store, _ = sparse_store
     spec = paper_sae_spec("aligned", store.spec, 8, 1.0, 1024, 256, checkpoints=4)
@@ -134,7 +134,7 @@ def test_unit_decoder_init_starts_the_aligned_encoder_at_the_standard_scale(spar
 def test_init_norm_check_trains_each_spec_at_both_initial_norms(sparse_store):
     from sae_failures.alignment import init_norm_check, paired_sweep, unit_decoder_init
     from sae_failures.metrics import reconstruction_metrics
-    from sae_failures.zoo import get_sae
+    from sae_failures.saes import get_sae
 
     store, _ = sparse_store
     specs = paired_sweep(store.spec, {"standard": (1.0,), "aligned": (0.5,)}, [8], 1024, 256)

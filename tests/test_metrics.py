@@ -5,7 +5,7 @@ import pytest
 import torch
 from sae_lens.saes.standard_sae import StandardSAE, StandardSAEConfig
 
-from sae_failures import metrics
+from sae_failures import metrics, splicing
 from sae_failures.activations import sink_mask
 
 
@@ -89,11 +89,11 @@ def test_ce_splice_identity_recovers_everything_and_zero_sae_nothing(offline_mod
     model = offline_model
     rng = np.random.default_rng(0)
     contexts = np.concatenate([np.zeros((2, 1)), rng.integers(100, 40000, (2, 15))], 1).astype(np.int32)
-    exact = metrics.ce_losses(model, identity_sae(model.cfg.d_model), hook, contexts, separator=0)
+    exact = splicing.ce_losses(model, identity_sae(model.cfg.d_model), hook, contexts, separator=0)
     assert exact.sae == pytest.approx(exact.clean, abs=1e-4)
     assert exact.recovered == pytest.approx(1.0, abs=1e-3)
     d = model.cfg.d_model
-    zero = metrics.ce_losses(model, sae_with(torch.zeros(d, 4), torch.zeros(4, d)), hook,
+    zero = splicing.ce_losses(model, sae_with(torch.zeros(d, 4), torch.zeros(4, d)), hook,
                              contexts, separator=0)
     assert zero.sae == pytest.approx(zero.zero, abs=1e-5)
     assert zero.recovered == pytest.approx(0.0, abs=1e-4)
@@ -103,12 +103,12 @@ def test_ce_splice_identity_recovers_everything_and_zero_sae_nothing(offline_mod
 
 def test_passes_start_at_the_hooks_block_and_match_the_full_forward(offline_model):
     hook = "blocks.3.hook_mlp_out"
-    assert metrics._start_layer(hook) == 3 and metrics._start_layer("blocks.0.mlp.hook_post") == 0
+    assert splicing._start_layer(hook) == 3 and splicing._start_layer("blocks.0.mlp.hook_post") == 0
     contexts = np.concatenate([np.zeros((2, 1)), np.random.default_rng(1).integers(100, 40000, (2, 15))], 1)
     tokens = torch.from_numpy(contexts).long()
     with torch.no_grad():
         full = offline_model(tokens, return_type="loss", loss_per_token=True)
     scored = (tokens[:, 1:] != 0).float()
-    clean = metrics.ce_losses(offline_model, identity_sae(offline_model.cfg.d_model), hook,
+    clean = splicing.ce_losses(offline_model, identity_sae(offline_model.cfg.d_model), hook,
                               contexts.astype(np.int32), separator=0).clean
     assert clean == pytest.approx(float((full * scored).sum() / scored.sum()), abs=1e-4)

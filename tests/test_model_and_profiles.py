@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from sae_failures.model import NetworkUnavailableError, load_model
+from sae_failures.model import load_model
+from sae_failures.network import NetworkUnavailableError
 from sae_failures.profiles import PROFILES, get_profile
 
 
@@ -33,5 +34,5 @@ def test_unknown_profile_lists_valid_ones():
 
 def test_profiles_share_one_layer_inside_their_model():
     for profile in PROFILES.values():
-        assert profile.default_layer in profile.resid_layers
+        assert profile.default_layer in profile.suppression.layers
         assert profile.eval_tokens < profile.train_tokens

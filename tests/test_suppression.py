@@ -6,9 +6,10 @@ from sae_lens.saes.sae import TrainStepInput
 from sae_lens.saes.standard_sae import StandardSAE, StandardSAEConfig
 
 from sae_failures import suppression
+from sae_failures.saes import get_sae
+from sae_failures.specs import SAESpec
 from sae_failures.variants.scaled import METHODS, ScaledTrainingSAE, ScaledTrainingSAEConfig
 from sae_failures.variants.unit_norm import UnitNormTrainingSAE, UnitNormTrainingSAEConfig
-from sae_failures.zoo import SAESpec, get_sae
 
 from .conftest import write_store
 
@@ -107,7 +108,7 @@ def test_fractional_reduction():
 
 def test_finetune_spec_drops_the_penalty_except_for_baseline(sparse_store):
     store, _ = sparse_store
-    from sae_failures.zoo import cache_relpath, standard_spec
+    from sae_failures.specs import cache_relpath, standard_spec
 
     base = standard_spec(store.spec, n_tokens=1024, batch_size=256, d_model=16)
     for method in METHODS:
@@ -131,13 +132,14 @@ def test_post_coefficient_maps_to_the_scaled_convention():
     scaled = StandardSAE(StandardSAEConfig(d_in=d, d_sae=20, apply_b_dec_to_input=False))
     scaled.load_state_dict({**sae.state_dict(), "b_enc": a * sae.b_enc, "b_dec": a * sae.b_dec})
     xs = a * x
-    zoo = (scaled(xs) - xs).pow(2).sum(-1).mean() + suppression.l1_from_post(c, a, d) * scaled.encode(xs).sum(-1).mean()
-    assert zoo.item() == pytest.approx((a**2 * d * post).item(), rel=1e-5)
+    ours = (scaled(xs) - xs).pow(2).sum(-1).mean() + suppression.l1_from_post(c, a, d) * scaled.encode(xs).sum(-1).mean()
+    assert ours.item() == pytest.approx((a**2 * d * post).item(), rel=1e-5)
 
 
-def test_release_import_keeps_the_function_and_the_zoo_convention(sparse_store, monkeypatch):
+def test_release_import_keeps_the_function_and_the_scaled_convention(sparse_store, monkeypatch):
     """A (mocked) sae-lens release lands in the cache as if trained here, and fine-tunes from there."""
-    from sae_failures import model, zoo
+    from sae_failures import saes
+    from sae_failures.specs import release_spec
 
     store, _ = sparse_store
     torch.manual_seed(0)
@@ -146,12 +148,12 @@ def test_release_import_keeps_the_function_and_the_zoo_convention(sparse_store, 
         release.W_dec.mul_(3.0)  # rows far from unit norm
         release.b_enc.normal_()
         release.b_dec.normal_()
-    monkeypatch.setattr(model, "require_network", lambda what: None)
-    monkeypatch.setattr(zoo.SAE, "from_pretrained",
+    monkeypatch.setattr(saes, "require_network", lambda what: None)
+    monkeypatch.setattr(saes.SAE, "from_pretrained",
                         classmethod(lambda cls, rel, sae_id, device="cpu": release))
     x = store.tensor(256)
     expected = release(x)
-    spec = zoo.release_spec("some-release", "blocks.0.hook_resid_post", store.spec, 8, 0.5, 256)
+    spec = release_spec("some-release", "blocks.0.hook_resid_post", store.spec, 8, 0.5, 256)
     imported = get_sae(spec, store)
     assert torch.allclose(imported(x), expected, atol=1e-5)
     scale = imported.cfg.metadata.activation_scaling_factor
@@ -159,4 +161,4 @@ def test_release_import_keeps_the_function_and_the_zoo_convention(sparse_store, 
     tuned = get_sae(suppression.finetune_spec(spec, "Scale", n_tokens=512), store)
     assert tuned.W_dec.shape == (8, 16)
     with pytest.raises(ValueError, match="width 8; the spec expects a standard SAE of width 32"):
-        get_sae(zoo.release_spec("some-release", "other", store.spec, 32, 0.5, 256), store)
+        get_sae(release_spec("some-release", "other", store.spec, 32, 0.5, 256), store)

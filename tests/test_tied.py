@@ -88,6 +88,39 @@ def test_tied_aux_sae_adds_the_loss_only_after_its_delay():
 def test_tied_sae_refuses_what_it_cannot_represent():
     with pytest.raises(ValueError, match="apply_b_dec_to_input=True"):
         TiedTrainingSAE(TiedTrainingSAEConfig(d_in=4, d_sae=3, apply_b_dec_to_input=False))
-    sae = TiedTrainingSAE(TiedTrainingSAEConfig(d_in=4, d_sae=3))
-    with pytest.raises(NotImplementedError, match="normalize_activations='none'"):
-        sae.fold_activation_norm_scaling_factor(2.0)
+
+
+def test_folding_an_activation_scale_keeps_the_function_on_raw_inputs(tmp_path):
+    """Trained on x' = a x, the folded SAE on x gives the same latents and x_hat' / a."""
+    torch.manual_seed(0)
+    sae = TiedTrainingSAE(TiedTrainingSAEConfig(d_in=6, d_sae=4))
+    with torch.no_grad():
+        sae.W_dec.copy_(torch.nn.functional.normalize(torch.randn(4, 6), dim=1))
+        sae.b_dec.normal_()
+    a, x = 3.0, torch.randn(32, 6)
+    with torch.no_grad():
+        latents, recon = sae.encode(a * x), sae(a * x)
+        sae.fold_activation_norm_scaling_factor(a)
+        torch.testing.assert_close(sae.encode(x), latents)
+        torch.testing.assert_close(sae(x), recon / a)
+    sae.save_inference_model(tmp_path / "folded")
+    reloaded = SAE.load_from_disk(tmp_path / "folded")
+    torch.testing.assert_close(reloaded.W_enc, a ** 2 * reloaded.W_dec.T)  # W_enc = a W^T, W_dec = W / a
+    torch.testing.assert_close(reloaded.encode(x), latents)
+
+
+@pytest.mark.parametrize("variant", ["tied", "tied_aux"])
+def test_tied_saes_train_on_stored_activations_through_get_sae(sparse_store, variant):
+    """The tied variants train like any other variant on a store (activation scale folded in)."""
+    from sae_failures.metrics import reconstruction_metrics
+    from sae_failures.saes import get_sae
+    from sae_failures.specs import SAESpec
+
+    store, _ = sparse_store
+    spec = SAESpec(variant, store.spec, width=8, sparsity=0.1, n_tokens=32768, lr=3e-2, batch_size=256)
+    sae = get_sae(spec, store)
+    scale = sae.cfg.metadata.activation_scaling_factor
+    assert scale != pytest.approx(1.0)  # the store's norms are not sqrt(d): the fold matters
+    torch.testing.assert_close(sae.W_enc, scale ** 2 * sae.W_dec.T)
+    # a fold that broke the function would not reconstruct raw activations
+    assert reconstruction_metrics(sae, store.tensor())["explained_variance"] > 0.95

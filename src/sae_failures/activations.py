@@ -13,59 +13,32 @@ trained on and never spliced. Every stored row is an ordinary text position,
 A harvest runs the model once for all requested hook points, stopping after the
 deepest block needed, and writes one file per hook point, keyed by the full config.
 Hook points already cached are skipped, so notebooks that share a layer share its file.
+An ``ActivationStore`` is a ``training.BatchSource``: seeded, shuffled batches for training.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 from transformer_lens import HookedTransformer
 
+from sae_failures.cache import CacheCorruptedError, load_npy
 from sae_failures.corpus import iter_texts
 from sae_failures.model import document_separator_id
-from sae_failures.paths import atomic_path, data_dir
+from sae_failures.paths import atomic_path
 from sae_failures.profiles import Profile
+from sae_failures.specs import ActivationSpec
 
 _HOOK_LAYER = re.compile(r"^blocks\.(\d+)\.")
 SINK_NORM_RATIO = 10.0
-# Part of every cache key: bump when harvesting code changes what a spec produces.
-HARVEST_VERSION = 1
 _STORAGE = {"bfloat16": np.uint16, "float16": np.float16, "float32": np.float32}
-
-
-class CacheCorruptedError(RuntimeError):
-    """A cache file exists but cannot be read; the message says which and what to do."""
-
-
-@dataclass(frozen=True)
-class ActivationSpec:
-    """Everything that determines one cached activation file."""
-
-    model: str
-    hook: str
-    corpus: str
-    split: str
-    context_size: int
-    n_tokens: int
-    dtype: str  # model dtype of the forward pass; storage keeps it exactly
-
-    def key(self) -> str:
-        blob = json.dumps({**asdict(self), "harvest_version": HARVEST_VERSION}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-    def path(self) -> Path:
-        safe_model = self.model.replace("/", "__")
-        name = f"{self.hook}-{self.corpus}-{self.split}-ctx{self.context_size}-n{self.n_tokens}-{self.key()}"
-        return data_dir() / "activations" / safe_model / name
 
 
 def hook_layer(hook: str) -> int:
@@ -129,7 +102,7 @@ def contexts_for(model: HookedTransformer, spec: ActivationSpec) -> np.ndarray:
                               spec.context_size, spec.n_tokens, "int32")
     path = tok_spec.path().with_suffix(".npy")
     if path.exists():
-        return _load_npy(path)
+        return load_npy(path)
     tokenizer = model.tokenizer
     stream = (tokenizer(text).input_ids for text in iter_texts(spec.corpus, spec.split))
     # 2% spare rows: sink positions found at harvest time are dropped too.
@@ -138,15 +111,6 @@ def contexts_for(model: HookedTransformer, spec: ActivationSpec) -> np.ndarray:
     with atomic_path(path) as staged:
         np.save(staged, contexts)
     return contexts
-
-
-def _load_npy(path: Path, mmap: bool = False) -> np.ndarray:
-    try:
-        return np.load(path, mmap_mode="r" if mmap else None)
-    except (ValueError, OSError, EOFError) as err:
-        raise CacheCorruptedError(
-            f"Corrupted cache file {path}: {err}. Delete it and rerun to rebuild it."
-        ) from err
 
 
 class ActivationStore:
@@ -164,7 +128,7 @@ class ActivationStore:
             raise CacheCorruptedError(
                 f"Corrupted cache metadata {meta_path}: {err}. Delete {path} and rerun."
             ) from err
-        self._raw = _load_npy(path / "acts.npy", mmap=True)
+        self._raw = load_npy(path / "acts.npy", mmap=True)
         if self._raw.shape != (spec.n_tokens, self.meta["d"]):
             raise CacheCorruptedError(
                 f"Cache {path} holds shape {self._raw.shape}, expected "

@@ -15,13 +15,16 @@ import numpy as np
 import pandas as pd
 import torch
 from sae_lens import SAE
-from sae_lens.saes.sae import TrainStepInput
 from sae_lens.saes.standard_sae import StandardTrainingSAE, StandardTrainingSAEConfig
 
-from sae_failures.activations import ActivationSpec, ActivationStore
+from sae_failures.activations import ActivationStore
+from sae_failures.claims import Claim, verdict
 from sae_failures.metrics import alignment_scores, bimodality, encode_decode, reconstruction_metrics
-from sae_failures.profiles import Profile
-from sae_failures.zoo import SAESpec, get_sae
+from sae_failures.network import require_network
+from sae_failures.profiles import AlignmentSizes, Profile, resolve
+from sae_failures.saes import get_sae
+from sae_failures.specs import ActivationSpec, SAESpec
+from sae_failures.training import build_training_sae, fit_fixed_batch
 
 # Sparsity knobs of the architecture comparison (AB-2), set at layer 12 of SmolLM2 in short
 # calibration runs (300k tokens; JumpReLU 1M) to land at comparable L0s (standard L1 3 ->
@@ -30,13 +33,6 @@ from sae_failures.zoo import SAESpec, get_sae
 # sparsity: 0.01 -> L0 ~1500, 0.3 -> 214 with 7% dead, 0.4 -> 128 with 57% dead, 1.0 -> 99% dead.
 ARCHITECTURE_SPARSITY = {"standard": 3.0, "topk": 32, "gated": 10.0, "jumprelu": 3.0}
 JUMPRELU_OPTIONS = (("jumprelu_init_threshold", 0.3), ("jumprelu_bandwidth", 0.2))
-# AB-7 / AB-8: four L1 coefficients per variant (the paper's count). At the same coefficient
-# aligned SAEs are much sparser (first offline run: 1.5 gave L0 34 against the standard's 95),
-# so the aligned ones are shifted down to cover the standard's L0 range (~25-130 at SmolLM2
-# layer 12); a frontier comparison needs overlapping L0s. Chosen from L0s only.
-SWEEP_L1 = {"standard": (1.5, 2.0, 3.0, 5.0), "aligned": (0.6, 0.8, 1.1, 1.5)}
-# AB-9: TopK's k, from high sparsity (small k) to low sparsity (large k).
-TOPK_KS = (16, 32, 64, 128)
 # AB-7 diagnostic: sae-lens starts decoder rows at norm 0.1 with W_enc = W_dec^T (Anthropic's
 # April 2024 recipe; dictionary_learning, the paper's code base, does the same in its
 # AutoEncoderNew; the paper does not say how A starts). Aligned training then starts at
@@ -47,19 +43,9 @@ SAE_LENS_DECODER_INIT_NORM = StandardTrainingSAEConfig.__dataclass_fields__["dec
 UNIT_DECODER_INIT = ("decoder_init_norm", 1.0)
 # A latent firing on fewer than this fraction of evaluation tokens is "rarely active".
 RARE_FREQUENCY = 1e-4
-# Paper profile: the model and layer the paper trains on (Pythia-160M layer 8).
-PAPER_TRAINING_MODEL, PAPER_TRAINING_LAYER = "EleutherAI/pythia-160m-deduped", 8
-# The sae-lens releases the paper histograms (AB-2, paper profile): release -> SAE id.
-PAPER_RELEASES = {
-    "pythia-70m-deduped-res-sm": "blocks.3.hook_resid_post",
-    "llama-3-8b-it-res-jh": "blocks.25.hook_resid_post",
-    "sae_bench_gemma-2-2b_topk_width-2pow12_date-1109": "blocks.12.hook_resid_post__trainer_0",
-}
-
-
 @dataclass(frozen=True)
-class StudyConfig:
-    """Sizes of notebook 03's experiments for one profile."""
+class AlignmentStudy:
+    """Notebook 03's sizes for one model: the profile's ``AlignmentSizes``, resolved."""
 
     width: int  # AB-2 / AB-3 / AB-10 SAEs; AB-4's reference is ``wide_factor`` x wider
     sweep_widths: tuple[int, ...]  # AB-7 / AB-8 dictionaries
@@ -72,26 +58,19 @@ class StudyConfig:
 
 
 def training_profile(profile: Profile) -> Profile:
-    """The profile notebook 03 trains under: the paper profile trains on Pythia-160M layer 8,
-    as the paper does; the others at their shared default layer."""
-    if profile.name != "paper":
-        return profile
-    return dataclasses.replace(profile, model=PAPER_TRAINING_MODEL, default_layer=PAPER_TRAINING_LAYER)
+    """The profile notebook 03 trains under: its own model and layer (``AlignmentSizes``;
+    in the paper profile Pythia-160M layer 8, as the paper)."""
+    sizes = profile.alignment
+    return dataclasses.replace(profile, model=sizes.model, default_layer=sizes.layer)
 
 
-def study_config(profile: Profile, d_model: int) -> StudyConfig:
-    """offline: 4 x and 8 x d_model dictionaries, the sweep on half the training tokens (the
-    30-minute budget); paper: the paper's 4096 and 16384 on all of them; smoke: offline's
-    code paths on the smallest grid."""
-    if profile.name == "paper":
-        return StudyConfig(width=4096, sweep_widths=(4096, 16384), sweep_l1=SWEEP_L1,
-                           sweep_tokens=profile.train_tokens, topk_ks=TOPK_KS, checkpoints=8, toy_seeds=16)
-    if profile.name == "smoke":
-        return StudyConfig(width=d_model, sweep_widths=(d_model, 2 * d_model),
-                           sweep_l1={v: coefficients[::3] for v, coefficients in SWEEP_L1.items()},
-                           sweep_tokens=profile.train_tokens, topk_ks=TOPK_KS[::3], checkpoints=3, toy_seeds=4)
-    return StudyConfig(width=4 * d_model, sweep_widths=(4 * d_model, 8 * d_model), sweep_l1=SWEEP_L1,
-                       sweep_tokens=profile.train_tokens // 2, topk_ks=TOPK_KS, checkpoints=8, toy_seeds=16)
+def study_config(sizes: AlignmentSizes, d_model: int) -> AlignmentStudy:
+    """The profile's sizes for a model of width ``d_model``."""
+    return AlignmentStudy(width=resolve(sizes.width, d_model),
+                          sweep_widths=tuple(resolve(w, d_model) for w in sizes.sweep_widths),
+                          sweep_l1=sizes.sweep_l1, sweep_tokens=sizes.sweep_tokens, topk_ks=sizes.topk_ks,
+                          checkpoints=sizes.checkpoints, toy_seeds=sizes.toy_seeds,
+                          wide_factor=sizes.wide_factor)
 
 
 @dataclass(frozen=True)
@@ -125,14 +104,7 @@ def train_one_point_toy(seed: int, steps: int = 3000, lr: float = 1e-2) -> OnePo
         sae.W_dec.copy_(torch.randn(1, 2, generator=gen))
     sae.b_enc.requires_grad_(False)
     sae.b_dec.requires_grad_(False)
-    opt = torch.optim.Adam([sae.W_enc, sae.W_dec], lr=lr)
-    for step in range(steps):
-        out = sae.training_forward_pass(TrainStepInput(
-            sae_in=x, coefficients={"l1": 0.0}, dead_neuron_mask=None, n_training_steps=step,
-            is_logging_step=False))
-        opt.zero_grad()
-        out.loss.backward()
-        opt.step()
+    fit_fixed_batch(sae, x, 0.0, steps, lr)
     with torch.no_grad():
         error = float((sae(x) - x).norm() / x.norm())
         dead = bool((x @ sae.W_enc).item() <= 0)
@@ -211,8 +183,6 @@ def init_norm_check(specs: dict[tuple[str, int, float], SAESpec], store: Activat
 
 def load_release(release: str, sae_id: str, device: str = "cpu") -> SAE:
     """A sae-lens pretrained SAE, for the paper's own histograms (needs the model hub)."""
-    from sae_failures.model import require_network
-
     require_network(f"The sae-lens release {release!r}")
     return SAE.from_pretrained(release, sae_id, device=device)
 
@@ -239,7 +209,7 @@ def status(table: pd.DataFrame) -> pd.Series:
 
 def mode_membership(table: pd.DataFrame) -> dict[str, float]:
     """AB-3: how the mixture's low mode and the dead / rare latents overlap."""
-    high = assign_modes(table.alignment.to_numpy())
+    high = bimodality(table.alignment.to_numpy()).in_high_mode
     inactive = (table.dead | table.rare).to_numpy()
     n_low = int((~high).sum())
     return {
@@ -252,15 +222,6 @@ def mode_membership(table: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def assign_modes(alignment: np.ndarray) -> np.ndarray:
-    """True for latents the 2-component mixture puts in its high-mean component."""
-    from sklearn.mixture import GaussianMixture
-
-    x = np.asarray(alignment, dtype=np.float64)[:, None]
-    gmm = GaussianMixture(n_components=2, random_state=0).fit(x)
-    return gmm.predict(x) == int(np.argmax(gmm.means_.ravel()))
-
-
 def bimodality_row(alignment: np.ndarray) -> dict[str, float]:
     """The mixture's modes and weights, Sarle's b and Ashman's D, as one table row."""
     b = bimodality(alignment)
@@ -270,8 +231,6 @@ def bimodality_row(alignment: np.ndarray) -> dict[str, float]:
 
 def parameter_count(spec: SAESpec, d_in: int) -> int:
     """Trainable parameters of ``spec``'s training SAE."""
-    from sae_failures.zoo import build_training_sae
-
     return sum(p.numel() for p in build_training_sae(dataclasses.replace(spec, seed=0), d_in).parameters()
                if p.requires_grad)
 
@@ -279,3 +238,154 @@ def parameter_count(spec: SAESpec, d_in: int) -> int:
 def aligned_deviation(snapshots: dict[int, SAE]) -> float:
     """AB-6: the largest |a_i - 1| over every latent of every snapshot."""
     return max(float((alignment_scores(sae) - 1).abs().max()) for sae in snapshots.values())
+
+
+# ---- notebook 03's read-outs and its claims AB-1 .. AB-10 ------------------------------------
+
+# Verdict rules, fixed before the runs.
+AB1_TOLERANCE = 1e-3
+AB2_LOW_MODE_BELOW, AB2_HIGH_MODE_WITHIN = 0.3, 0.3  # modes "near 0" and "near 1"
+AB3_INACTIVE_IN_LOW, AB3_LOW_INACTIVE = 0.9, 0.5
+AB4_PEARSON = 0.4
+AB6_TOLERANCE = 1e-4
+AB9_NO_DIFFERENCE = 0.002  # explained-variance gain below this is "no significant difference"
+
+
+def bimodality_table(latents: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """AB-2: ``bimodality_row`` of each SAE's alignment scores, with its L0."""
+    modes = pd.DataFrame({name: bimodality_row(t.alignment) for name, t in latents.items()}).T
+    modes["l0"] = [t.frequency.sum() for t in latents.values()]
+    return modes
+
+
+def membership_table(latents: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """AB-3: ``mode_membership`` of each SAE."""
+    return pd.DataFrame({name: mode_membership(t) for name, t in latents.items()}).T
+
+
+def mcs_pearson(table: pd.DataFrame) -> tuple[float, float]:
+    """AB-4: Pearson of alignment and MCS over all latents and over live ones."""
+    live = ~table.dead
+    return (float(np.corrcoef(table.alignment, table.mcs)[0, 1]),
+            float(np.corrcoef(table.alignment[live], table.mcs[live])[0, 1]))
+
+
+def checkpoint_bimodality(scores: dict[int, np.ndarray]) -> pd.DataFrame:
+    """AB-10: ``bimodality_row`` per snapshot, indexed by tokens seen."""
+    table = pd.DataFrame({tokens: bimodality_row(a) for tokens, a in scores.items()}).T
+    table.index.name = "tokens"
+    return table
+
+
+def topk_gain_table(topk: pd.DataFrame) -> pd.DataFrame:
+    """AB-9: TopK and aligned TopK per k, and their difference, for EV, CE recovered and dead fraction."""
+    gain = topk.pivot(index="sparsity", columns="variant",
+                      values=["explained_variance", "ce_loss_recovered", "dead_fraction"])
+    for metric in ("explained_variance", "ce_loss_recovered", "dead_fraction"):
+        gain[metric, "aligned - topk"] = gain[metric, "aligned_topk"] - gain[metric, "topk"]
+    gain.index.name = "k"
+    return gain
+
+
+def one_point_error(toys: pd.DataFrame) -> float:
+    """AB-1: the largest |a - 1| among seeds that reconstruct perfectly (NaN if none does)."""
+    perfect = toys[toys.perfect]
+    return float((perfect.alignment - 1).abs().max()) if len(perfect) else float("nan")
+
+
+def ab1(toys: pd.DataFrame) -> Claim:
+    n_perfect, error = int(toys.perfect.sum()), one_point_error(toys)
+    return Claim("AB-1", "2-d, 1-latent ReLU autoencoder, no biases or penalty, one point: a = 1 when it reconstructs perfectly",
+                 "a = 1 (analytic)", f"{n_perfect}/{len(toys)} seeds perfect, max |a - 1| {error:.1e}; "
+                 f"{int(toys.dead.sum())} died", verdict(n_perfect > 0 and error < AB1_TOLERANCE))
+
+
+def ab2(modes: pd.DataFrame) -> Claim:
+    ok = {name: bool(r.bimodal and r.low_mean < AB2_LOW_MODE_BELOW and abs(r.high_mean - 1) < AB2_HIGH_MODE_WITHIN)
+          for name, r in modes.iterrows()}
+    return Claim("AB-2", "Alignment scores are bimodal (modes near 0 and 1) for standard, TopK, Gated and JumpReLU SAEs",
+                 "bimodal for all four (histograms)",
+                 "; ".join(f"{n}: means {r.low_mean:.2f}/{r.high_mean:.2f}, weights {r.low_weight:.2f}/{r.high_weight:.2f}, "
+                           f"b {r.sarle:.2f}, D {r.ashman_d:.1f}" for n, r in modes.iterrows()),
+                 verdict(all(ok.values()), partially=any(ok.values())),
+                 evidence="ab2_histograms_by_architecture.png",
+                 notes="bimodal in: " + (", ".join(n for n, held in ok.items() if held) or "none"))
+
+
+def ab3(membership: pd.DataFrame) -> Claim:
+    m = membership.loc["standard"]
+    return Claim("AB-3", "The low mode holds the dead and rarely-active latents",
+                 "~800 of 4096 near 0, ~20% dead",
+                 f"standard: {int(m.n_low_mode)} of {int(m.n_latents)} in the low mode, {int(m.n_dead)} dead, {int(m.n_rare)} rare; "
+                 f"{m.inactive_in_low_mode:.0%} of dead/rare in the low mode, {m.low_mode_inactive:.0%} of the low mode dead/rare",
+                 verdict(m.inactive_in_low_mode >= AB3_INACTIVE_IN_LOW and m.low_mode_inactive >= AB3_LOW_INACTIVE,
+                         partially=m.inactive_in_low_mode >= AB3_INACTIVE_IN_LOW),
+                 evidence="ab2_histograms_by_architecture.png",
+                 notes="other architectures: " + "; ".join(
+                     f"{n}: {int(r.n_dead + r.n_rare)} dead/rare, {r.inactive_in_low_mode:.0%} of them in the low mode, "
+                     f"low mode {r.low_mode_inactive:.0%} dead/rare" for n, r in membership.drop(index="standard").iterrows()))
+
+
+def ab4(table: pd.DataFrame, reference_width: int) -> Claim:
+    pearson, pearson_live = mcs_pearson(table)
+    return Claim("AB-4", "Alignment correlates with the MCS to a larger SAE's dictionary", "Pearson 0.65",
+                 f"Pearson {pearson:.2f} (live latents: {pearson_live:.2f}), reference {reference_width} latents",
+                 verdict(pearson > AB4_PEARSON, partially=pearson > 0), evidence="ab4_alignment_vs_mcs.png")
+
+
+def ab5() -> Claim:
+    return Claim("AB-5", "Autointerpretability correlates with alignment", "Pearson 0.32", "not measured",
+                 "not_attempted", notes="needs an LLM judge for autointerpretability scores; none is available offline")
+
+
+def ab6(deviation: float, n_snapshots: int, parameters: dict[str, int], width: int) -> Claim:
+    fewer = parameters["standard"] - parameters["aligned"]
+    return Claim("AB-6", "Aligned training keeps every a_i = 1 throughout training, with fewer parameters",
+                 "a_i = 1; last column of A fixed",
+                 f"max |a - 1| {deviation:.1e} over {n_snapshots} snapshots; {fewer:,} fewer parameters",
+                 verdict(deviation < AB6_TOLERANCE and fewer == width))
+
+
+def ab7(sweep: pd.DataFrame, init_check: pd.DataFrame, n_eval_tokens: int) -> Claim:
+    dead = sweep.groupby(["width", "variant"]).n_dead.apply(list).unstack()
+    total = sweep.groupby("variant").n_dead.sum()
+    return Claim("AB-7", "Aligned training eliminates dead latents", "standard ~20% dead, aligned 0 (4096)",
+                 "; ".join(f"w{w}: standard {r.standard} vs aligned {r.aligned} dead" for w, r in dead.iterrows()),
+                 verdict(total.aligned == 0 and total.standard > 0,
+                         partially=total.standard > 0 and total.aligned < total.standard),
+                 evidence="ab7_ab8_standard_vs_aligned.png",
+                 notes=f"dead = never active on {n_eval_tokens:,} held-out tokens; diagnostic, decoder init norm "
+                       + ", ".join(f"{r.variant} L1 {r.l1:g} at {r.decoder_init_norm:g}: {r.n_dead} dead (L0 {r.l0:.0f})"
+                                   for r in init_check.itertuples()))
+
+
+def ab8(comparison: pd.DataFrame) -> Claim:
+    return Claim("AB-8", "Aligned training is a Pareto improvement in explained variance and CE loss recovered vs L0",
+                 "improvement at 4 sparsities x 3 sizes",
+                 "; ".join(f"w{w} {metric}: {int(r.n_better)} better / {int(r.n_worse)} worse of {int(r.n_compared)}, "
+                           f"mean gain {r.mean_gain:+.4f}" for (w, metric), r in comparison.iterrows()),
+                 verdict(bool(comparison.dominates.all()),
+                         partially=bool(comparison.dominates.any()) or (comparison.mean_gain > 0).mean() > 0.5),
+                 evidence="ab7_ab8_standard_vs_aligned.png")
+
+
+def ab9(topk_gain: pd.DataFrame) -> Claim:
+    ks = topk_gain.index
+    k_lo, k_hi = min(ks), max(ks)
+    ev_gain = topk_gain["explained_variance", "aligned - topk"]
+    return Claim("AB-9", "Aligned TopK: better at low sparsity (large k), no significant difference at high sparsity",
+                 "better at large k, same at small k",
+                 f"EV gain k={k_lo}: {ev_gain[k_lo]:+.4f}, k={k_hi}: {ev_gain[k_hi]:+.4f}; CE-recovered gain "
+                 + ", ".join(f"k={k}: {g:+.4f}" for k, g in topk_gain["ce_loss_recovered", "aligned - topk"].items()),
+                 verdict(ev_gain[k_hi] > AB9_NO_DIFFERENCE and abs(ev_gain[k_lo]) <= AB9_NO_DIFFERENCE,
+                         partially=ev_gain[k_hi] > AB9_NO_DIFFERENCE or abs(ev_gain[k_lo]) <= AB9_NO_DIFFERENCE),
+                 evidence="ab9_topk_vs_aligned_topk.png")
+
+
+def ab10(by_checkpoint: pd.DataFrame) -> Claim:
+    first, last = by_checkpoint.iloc[0], by_checkpoint.iloc[-1]
+    return Claim("AB-10", "Bimodality emerges during training: the histogram starts unimodal and splits",
+                 "unimodal -> bimodal",
+                 "; ".join(f"{t / 1e3:,.0f}k: b {r.sarle:.2f} D {r.ashman_d:.1f}" for t, r in by_checkpoint.iterrows()),
+                 verdict(not first.bimodal and last.bimodal, partially=last.bimodal),
+                 evidence="ab10_checkpoints.png")

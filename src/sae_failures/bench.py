@@ -19,7 +19,8 @@ from collections.abc import Callable
 
 import torch
 
-from sae_failures.zoo import SAESpec, build_training_sae
+from sae_failures.specs import ActivationSpec, SAESpec
+from sae_failures.training import build_training_sae
 
 
 def _best_seconds(fn: Callable[[], object], repeats: int) -> float:
@@ -41,8 +42,6 @@ def bench_sae_training(d: int = 576, width: int = 2304, batch: int = 4096, steps
                        ) -> dict[str, float]:
     from sae_lens.config import SAETrainerConfig
     from sae_lens.training.sae_trainer import SAETrainer
-
-    from sae_failures.activations import ActivationSpec
 
     acts = ActivationSpec("bench", "blocks.0.hook_resid_post", "random", "train", 2, batch, "float32")
     spec = SAESpec("standard_unit_norm", acts, width, 1.0, batch * (steps + 1), batch_size=batch)

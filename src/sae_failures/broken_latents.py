@@ -10,9 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 from sae_lens import SAE
 
+from sae_failures.claims import Claim
 from sae_failures.latent_matching import (
     Matching,
     count_peaks,
@@ -260,3 +262,78 @@ def claim_verdict(parts_per_seed: list[dict[str, bool]]) -> tuple[str, str]:
     verdict = "reproduced" if whole == n else "partial" if any(counts.values()) else "not_reproduced"
     summary = f"held in {whole}/{n} seeds; " + ", ".join(f"{part} {c}/{n}" for part, c in counts.items())
     return verdict, summary
+
+
+# ---- the claims table ---------------------------------------------------------------------------
+
+TIED_EXPERIMENTS = tuple(e.name for e in EXPERIMENTS if e.architecture != "untied")
+# claim -> (statement, the posts' result, evidence figures)
+CLAIMS: dict[str, tuple[str, str, str]] = {
+    "BL-1": ("Untied 4-latent SAE absorbs: parent fires on f0 AND NOT f1, child decoder is f0 + f1; a tied SAE is clean",
+             "absorption in the untied SAE; tied clean", "bl1_absorption.png"),
+    "BL-2": ("Too wide, untied: broken latents (a duplicate and/or an f0+f1 combination), excess latents not all killed",
+             "a duplicate and a combo latent; 2 of 4 excess latents dead", "bl2_bl3_too_wide.png"),
+    "BL-3": ("Too wide, tied: exactly 4 live latents, one per feature (cos > 0.99); the other 4 die", "4 clean, 4 dead",
+             "bl2_bl3_too_wide.png"),
+    "BL-4": ("Too wide, tied, f0 parent of f1 and f2: still one clean latent per feature", "clean",
+             "bl4_too_wide_cooc.png"),
+    "BL-5": ("Too narrow: tied and untied 5-latent SAEs learn exactly features 4-8 (top expected MSE)", "features 4-8, both",
+             "bl5_too_narrow.png"),
+    "BL-6": ("Co-occurrence A: tied f5/f7 latents pick up +f12 and -each other, stay orthogonal, and show several activation peaks",
+             "+f12, -each other, orthogonal, 4 peaks vs 1", "bl6_bl7_cooc_a.png, bl6_activation_histograms.png"),
+    "BL-7": ("The activation-orthogonality auxiliary loss restores clean latents in co-occurrence A", "clean",
+             "bl6_bl7_cooc_a.png, bl7_training_curves.png"),
+    "BL-8": ("Co-occurrence B: plain tied merges f5-f7 into 2 latents and represents f3; with the aux loss clean but no f6",
+             "2 merged latents + f3; aux: clean, no f6", "bl8_cooc_b.png"),
+    "BL-9": ("Superposition (19 dims): plain tied tracks f3, f4, f8 and mixes f5-f7; aux: clean for f3, f4, f5, f7, f8, not f6",
+             "as stated", "bl9_superposition.png"),
+    "BL-10": ("Single latent: untied and tied learn f0 merged with parts of f1, f2, excluding f3; untied encoder ~ decoder",
+              "merged, both; encoder ~ decoder", "bl10_single_latent.png"),
+    "BL-11": ("Tied SAEs' latents are mutually orthogonal in every setting", "orthogonal",
+              "bl11_tied_latent_cosines.png"),
+}
+
+
+def seed_checks(results: dict[tuple[str, int], Trained], seed: int) -> dict[str, Check]:
+    """Every claim's predicate on one seed's SAEs (``results`` keyed by (experiment, seed))."""
+    def r(name: str) -> Trained:
+        return results[name, seed]
+
+    return {
+        "BL-1": bl1(r("absorption/untied"), r("absorption/tied")),
+        "BL-2": bl2(r("too_wide/untied")),
+        "BL-3": clean_one_per_feature(r("too_wide/tied"), {0, 1, 2, 3}),
+        "BL-4": clean_one_per_feature(r("too_wide_cooc/tied"), {0, 1, 2, 3}),
+        "BL-5": bl5(r("too_narrow/tied"), r("too_narrow/untied")),
+        "BL-6": bl6(r("cooc_a/tied")),
+        "BL-7": bl7(r("cooc_a/tied_aux")),
+        "BL-8": bl8(r("cooc_b/tied"), r("cooc_b/tied_aux")),
+        "BL-9": bl9(r("superposition/tied"), r("superposition/tied_aux")),
+        "BL-10": bl10(r("single_latent/untied"), r("single_latent/tied")),
+        "BL-11": bl11([r(n) for n in TIED_EXPERIMENTS]),
+    }
+
+
+def outcomes_by_claim(results: dict[tuple[str, int], Trained], seeds: list[int]) -> dict[str, list[Check]]:
+    """Each claim's checks, one per seed in ``seeds`` order."""
+    per_seed = [seed_checks(results, s) for s in seeds]
+    return {claim: [checks[claim] for checks in per_seed] for claim in CLAIMS}
+
+
+def per_seed_table(outcomes: dict[str, list[Check]], seeds: list[int]) -> pd.DataFrame:
+    """One row per (claim, seed): whether it held, which parts held and failed, what was seen."""
+    return pd.DataFrame([{"claim": c, "seed": s, "held": all(parts.values()),
+                          "parts held": ", ".join(p for p, ok in parts.items() if ok) or "-",
+                          "parts failed": ", ".join(p for p, ok in parts.items() if not ok) or "-", "seen": seen}
+                         for c, checks in outcomes.items() for s, (parts, seen) in zip(seeds, checks, strict=True)]
+                        ).set_index(["claim", "seed"])
+
+
+def claims(outcomes: dict[str, list[Check]]) -> list[Claim]:
+    """BL-1 .. BL-11 with ``claim_verdict`` over the seeds and the first seed's observations."""
+    rows = []
+    for claim, (statement, paper, evidence) in CLAIMS.items():
+        verdict, summary = claim_verdict([parts for parts, _ in outcomes[claim]])
+        rows.append(Claim(claim, statement, paper, f"{summary}. Seed 0: {outcomes[claim][0][1]}", verdict,
+                          evidence=evidence))
+    return rows

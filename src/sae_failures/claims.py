@@ -1,6 +1,8 @@
 """Claims tables: what a notebook measured next to the paper's number, with a verdict.
 
-A notebook records one row per claim ID of ``claims.md`` and writes
+Each study module has one verdict function per claim that returns a ``Claim``: what was
+measured, the paper's number and the verdict, under a rule fixed in the code. A notebook's
+claims cell only adds them to a ``ClaimsTable``, one row per claim ID of ``claims.md``, and writes
 ``figures/<profile>/<notebook>/claims.json``; ``assemble`` joins every notebook's file
 into ``figures/<profile>/CLAIMS.md``.
 """
@@ -57,6 +59,11 @@ class ClaimsTable:
         claim = Claim(id, statement, str(paper_value), str(measured), verdict, evidence, notes)
         self.claims.append(claim)
         return claim
+
+    def add(self, *claims: Claim) -> None:
+        """Record claims made by a study's verdict functions (validated as ``record`` does)."""
+        for c in claims:
+            self.record(**asdict(c))
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame([asdict(c) for c in self.claims])

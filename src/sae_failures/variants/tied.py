@@ -119,6 +119,7 @@ class TiedTrainingSAE(DerivedEncoder, UnitNormTrainingSAE):
         self.running_max = RunningMax(cfg.aux_window, (cfg.d_sae,), self.W_dec.device)
 
     DERIVED = ("W_enc", "b_enc")
+    encoder_gain = 1.0  # W_enc = encoder_gain * W_dec^T; != 1 only once an activation scale is folded in
 
     @override
     def initialize_weights(self) -> None:
@@ -127,13 +128,20 @@ class TiedTrainingSAE(DerivedEncoder, UnitNormTrainingSAE):
 
     def derived(self, name: str) -> torch.Tensor:
         if name == "W_enc":
-            return self.W_dec.T
+            return self.W_dec.T * self.encoder_gain if self.encoder_gain != 1.0 else self.W_dec.T
         return torch.zeros(self.cfg.d_sae, dtype=self.W_dec.dtype, device=self.W_dec.device)
 
     @override
+    @torch.no_grad()
     def fold_activation_norm_scaling_factor(self, scaling_factor: float) -> None:
-        raise NotImplementedError("A tied SAE cannot absorb an activation scale into W_enc alone; "
-                                  "train tied SAEs with normalize_activations='none'.")
+        """Trained on x' = a x, the SAE on raw x has W_dec / a, b_dec / a and W_enc = a W^T:
+        the encoder is no longer the decoder's transpose, so ``encoder_gain`` (a^2 on the
+        rescaled rows) carries the difference. Saved, it is a plain sae-lens standard SAE."""
+        self.apply_constraints()
+        self.W_dec.data /= scaling_factor
+        self.b_dec.data /= scaling_factor
+        self.encoder_gain = self.encoder_gain * scaling_factor ** 2
+        self.cfg.normalize_activations = "none"
 
     @override
     def calculate_aux_loss(self, step_input: TrainStepInput, feature_acts: torch.Tensor,

@@ -4,7 +4,7 @@ The setup of the feature-suppression post and the Gated-SAE paper's baseline: wi
 unit-norm rows, sae-lens's decoder-norm-weighted L1 *is* the plain L1. The constraint is
 kept as in Bricken et al. (2023): the gradient's component along each row is removed
 before the optimizer step, and rows are renormalised before every forward pass (i.e.
-after every step) and once more after training, just before the zoo folds the activation
+after every step) and once more after training, just before training folds the activation
 scale into the weights. Without the gradient projection, Adam's per-coordinate steps
 rotate rows off their feature (the FS-1 toy then learns m cos(theta) - c d / 2 instead of
 m - c d / 2). Saves as sae-lens's ``standard``.

@@ -66,6 +66,11 @@ def compare(candidate: tuple[np.ndarray, np.ndarray], reference: tuple[np.ndarra
                               float(gains.mean()) if len(gains) else float("nan"))
 
 
+def variant_fronts(results: pd.DataFrame, metric: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each variant's frontier of (L0, ``metric``); ``results`` has columns variant, l0, ``metric``."""
+    return {v: frontier(p.l0.to_numpy(), p[metric].to_numpy()) for v, p in results.groupby("variant")}
+
+
 def compare_variants(results: pd.DataFrame, candidate: str, reference: str, metrics: list[str],
                      by: str = "width") -> pd.DataFrame:
     """``compare`` of the candidate variant's frontier with the reference's, for every value
@@ -73,7 +78,25 @@ def compare_variants(results: pd.DataFrame, candidate: str, reference: str, metr
     rows = {}
     for group, part in results.groupby(by):
         for metric in metrics:
-            fronts = {v: frontier(p.l0.to_numpy(), p[metric].to_numpy()) for v, p in part.groupby("variant")}
+            fronts = variant_fronts(part, metric)
             result = compare(fronts[candidate], fronts[reference])
             rows[group, metric] = {**dataclasses.asdict(result), "dominates": result.dominates}
     return pd.DataFrame(rows).T
+
+
+def l0_ratios(results: pd.DataFrame, candidate: str, reference: str, metric: str = "ce_loss_recovered"
+              ) -> pd.Series:
+    """For each candidate frontier point, its L0 over the reference frontier's L0 at the
+    same ``metric`` (interpolated; only where the reference reaches that value)."""
+    fronts = variant_fronts(results, metric)
+    ratios = {y: x / l0_at(fronts[reference], y) for x, y in zip(*fronts[candidate], strict=True)}
+    return pd.Series(ratios, name="l0_ratio").dropna()
+
+
+def gain_at_matched_l0(results: pd.DataFrame, candidate: str, reference: str,
+                       metric: str = "ce_loss_recovered") -> float:
+    """Mean of candidate - reference frontier ``metric`` over the candidate's frontier points
+    inside the reference's L0 range."""
+    fronts = variant_fronts(results, metric)
+    gains = [y - metric_at(fronts[reference], x) for x, y in zip(*fronts[candidate], strict=True)]
+    return float(np.nanmean(gains)) if not np.all(np.isnan(gains)) else float("nan")

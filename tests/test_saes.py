@@ -6,8 +6,10 @@ import pytest
 import torch
 from sae_lens import SAE
 
-from sae_failures import zoo
-from sae_failures.zoo import SAESpec, get_sae, training_history
+from sae_failures import saes
+from sae_failures.cache import CacheCorruptedError
+from sae_failures.saes import get_sae, training_history
+from sae_failures.specs import CACHE_VERSION, SAESpec
 
 
 def spec_for(store, variant="standard_unit_norm", sparsity=0.1, **kw):
@@ -44,7 +46,7 @@ def test_trained_sae_round_trips_through_sae_lens_and_is_cached(sparse_store, mo
     assert (cos.max(dim=0).values > 0.99).all()
     history = training_history(spec)
     assert history[-1]["mse_loss"] < history[0]["mse_loss"]
-    monkeypatch.setattr(zoo, "train_sae", lambda *a, **k: pytest.fail("retrained a cached SAE"))
+    monkeypatch.setattr(saes, "train_sae", lambda *a, **k: pytest.fail("retrained a cached SAE"))
     get_sae(spec, store)
 
 
@@ -64,7 +66,7 @@ def test_corrupted_sae_cache_gets_a_clear_error(sparse_store):
     spec = SAESpec("topk", store.spec, width=8, sparsity=2, n_tokens=512, batch_size=256)
     get_sae(spec, store)
     (spec.path() / "sae_weights.safetensors").write_bytes(b"garbage")
-    with pytest.raises(zoo.CacheCorruptedError, match="Delete that folder"):
+    with pytest.raises(CacheCorruptedError, match="Delete that folder"):
         get_sae(spec, store)
 
 
@@ -74,7 +76,7 @@ def test_bf16_autocast_training_learns_the_same_features_and_keys_apart(sparse_s
     assert bf16.key() != fp32.key()
     # fields at their defaults are left out of keys, so caches made before they existed stay valid
     old_fields = {k: v for k, v in fp32.to_dict().items() if k not in ("autocast", "checkpoints")}
-    old_key = hashlib.sha256(json.dumps({**old_fields, "cache_version": zoo.CACHE_VERSION},
+    old_key = hashlib.sha256(json.dumps({**old_fields, "cache_version": CACHE_VERSION},
                                         sort_keys=True).encode()).hexdigest()[:16]
     assert fp32.key() == old_key
     sae = get_sae(bf16, store)
@@ -85,7 +87,7 @@ def test_bf16_autocast_training_learns_the_same_features_and_keys_apart(sparse_s
 
 def test_checkpoints_start_at_initialisation_and_end_at_the_cached_sae(sparse_store):
     from sae_failures.metrics import alignment_scores
-    from sae_failures.zoo import checkpoints
+    from sae_failures.saes import load_checkpoints
 
     store, _ = sparse_store
     spec = SAESpec("aligned", store.spec, width=8, sparsity=1e-3, n_tokens=4096, batch_size=256,
@@ -93,11 +95,11 @@ def test_checkpoints_start_at_initialisation_and_end_at_the_cached_sae(sparse_st
     assert spec.checkpoint_steps() == [0, 4, 8, 12]
     assert spec.key() != dataclasses.replace(spec, checkpoints=0).key()
     final = get_sae(spec, store)
-    snaps = checkpoints(spec)
+    snaps = load_checkpoints(spec)
     assert list(snaps) == [0, 1024, 2048, 3072, 4096]
     assert torch.equal(snaps[4096].W_dec, final.W_dec)
     assert not torch.allclose(snaps[0].W_dec, final.W_dec)  # the first is the initialisation
     for sae in snaps.values():
         assert torch.allclose(alignment_scores(sae), torch.ones(8), atol=1e-5)
     with pytest.raises(ValueError, match="without checkpoints"):
-        checkpoints(dataclasses.replace(spec, checkpoints=0))
+        load_checkpoints(dataclasses.replace(spec, checkpoints=0))

@@ -1,0 +1,24 @@
+"""Notebook 00's claims: a standard SAE on a real LM, on a CPU, in minutes."""
+
+from __future__ import annotations
+
+from sae_failures.claims import Claim, verdict
+from sae_failures.splicing import CELosses
+
+# Verdict rules, fixed before the runs.
+QS1_MINUTES, QS1_RECOVERED, QS1_PARTLY_RECOVERED = 10, 0.8, 0.5
+
+
+def qs1(training_minutes: float, ce: CELosses, rec: dict[str, float]) -> Claim:
+    fast = training_minutes < QS1_MINUTES
+    return Claim("QS-1", "A standard SAE trains on a 2-core CPU in minutes and recovers most of the CE loss",
+                 "(ours) < 10 min, CE recovered > 0.8",
+                 f"{training_minutes:.1f} min, CE recovered {ce.recovered:.3f}, L0 {rec['l0']:.1f}, FVU {rec['fvu']:.3f}",
+                 verdict(fast and ce.recovered > QS1_RECOVERED, partially=fast and ce.recovered > QS1_PARTLY_RECOVERED),
+                 evidence="quickstart_sae.png")
+
+
+def qs2(rec: dict[str, float]) -> Claim:
+    return Claim("QS-2", "The L1 penalty shrinks reconstructions: L2 ratio < 1 (see notebook 01, FS-2)",
+                 "< 1 (Wright & Sharkey)", f"L2 ratio {rec['l2_ratio']:.3f}, gamma {rec['gamma']:.3f}",
+                 verdict(rec["l2_ratio"] < 1), evidence="quickstart_sae.png (right)")

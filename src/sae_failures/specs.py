@@ -1,0 +1,138 @@
+"""What determines a cached result: the activation spec and the SAE spec, and their keys.
+
+A spec is a frozen dataclass; its ``key()`` hashes every field (``cache.config_key``) with
+a version number that is bumped when the code that builds the entry changes what a spec
+produces. Changing a key orphans every cache entry made under it, so fields added later
+are left out of the key while they hold their default (``SAESpec.key``); a test pins
+keys made before this module existed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sae_failures.cache import config_key
+from sae_failures.paths import data_dir
+
+# Part of every activation key: bump when harvesting code changes what a spec produces.
+HARVEST_VERSION = 1
+# Part of every SAE key: bump when training code changes what a spec produces.
+CACHE_VERSION = 2
+# SAESpec.init_from of an SAE imported from a sae-lens pretrained release.
+RELEASE_PREFIX = "release:"
+# The canonical standard SAE's L1 (notebooks 00 and 01; see ``standard_spec``).
+STANDARD_L1 = 3.0
+
+
+@dataclass(frozen=True)
+class ActivationSpec:
+    """Everything that determines one hook point's stored activations."""
+
+    model: str
+    hook: str
+    corpus: str
+    split: str
+    context_size: int
+    n_tokens: int
+    dtype: str  # model dtype of the forward pass; storage keeps it exactly
+
+    def key(self) -> str:
+        return config_key({**asdict(self), "harvest_version": HARVEST_VERSION})
+
+    def path(self) -> Path:
+        safe_model = self.model.replace("/", "__")
+        name = f"{self.hook}-{self.corpus}-{self.split}-ctx{self.context_size}-n{self.n_tokens}-{self.key()}"
+        return data_dir() / "activations" / safe_model / name
+
+
+@dataclass(frozen=True)
+class SAESpec:
+    """Everything that determines one trained SAE (and so its cache key)."""
+
+    variant: str  # a sae-lens training architecture, ours included
+    activations: ActivationSpec
+    width: int
+    sparsity: float  # L1 coefficient, k (TopK) or L0 coefficient (JumpReLU)
+    n_tokens: int
+    lr: float = 1e-3
+    seed: int = 0
+    batch_size: int = 4096
+    sparsity_warm_up_frac: float = 0.05
+    lr_decay_frac: float = 0.2
+    adam_beta1: float = 0.9
+    options: tuple[tuple[str, Any], ...] = field(default=())  # extra config fields
+    init_from: str = ""  # cache path (relative to data/) of an SAE to start from: fine-tuning;
+    # or "release:<release>/<sae_id>": import that sae-lens pretrained SAE instead of training
+    autocast: bool = False  # bf16 matmuls in the SAE's forward/backward (fp32 weights and Adam)
+    checkpoints: int = 0  # also save this many evenly spaced snapshots, the first at initialisation
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def key(self) -> str:
+        fields = self.to_dict()
+        for name in ("autocast", "checkpoints"):  # specs keep the keys they had before these fields
+            if not fields[name]:
+                del fields[name]
+        return config_key({**fields, "cache_version": CACHE_VERSION})
+
+    def path(self) -> Path:
+        a = self.activations
+        name = f"{self.variant}-w{self.width}-s{self.sparsity:g}-n{self.n_tokens}-seed{self.seed}-{self.key()}"
+        return data_dir() / "saes" / a.model.replace("/", "__") / a.hook / name
+
+    @property
+    def n_steps(self) -> int:
+        return self.n_tokens // self.batch_size
+
+    @property
+    def is_release(self) -> bool:
+        return self.init_from.startswith(RELEASE_PREFIX)
+
+    def checkpoint_steps(self) -> list[int]:
+        """Steps before which a snapshot is taken: 0 (the initialisation) and evenly after it."""
+        if self.checkpoints <= 0:
+            return []
+        return sorted({round(i * self.n_steps / self.checkpoints) for i in range(self.checkpoints)})
+
+
+def cache_relpath(spec: SAESpec) -> str:
+    """``spec``'s cache folder relative to data/, the form ``SAESpec.init_from`` takes."""
+    return str(spec.path().relative_to(data_dir()))
+
+
+def standard_spec(activations: ActivationSpec, n_tokens: int, batch_size: int, d_model: int,
+                  l1: float = STANDARD_L1, seed: int = 0, autocast: bool = False) -> SAESpec:
+    """The repository's canonical standard SAE, shared by notebooks 00, 01 and 04's baseline.
+
+    ReLU + L1 with unit-norm decoder rows, width 4x d_model, in the feature-suppression
+    post's architecture f = ReLU(W_enc x + b_enc) (no b_dec subtracted from the input).
+    ``l1 = 3`` puts L0 near the post's 13-80 range at SmolLM2 layer 12 (see notebook 00).
+    """
+    return SAESpec("standard_unit_norm", activations, width=4 * d_model, sparsity=l1,
+                   n_tokens=n_tokens, batch_size=batch_size, lr=1e-3, seed=seed,
+                   options=(("apply_b_dec_to_input", False),), autocast=autocast)
+
+
+def release_spec(release: str, sae_id: str, activations: ActivationSpec, width: int,
+                 sparsity: float, batch_size: int, seed: int = 0) -> SAESpec:
+    """A cache entry for a sae-lens pretrained SAE (paper profile: start fine-tuning from a release).
+
+    ``sparsity`` is the L1 coefficient, in this repository's scaled convention, that the
+    Baseline fine-tune continues with; sae-lens releases subtract b_dec from the input.
+    """
+    return SAESpec("standard_unit_norm", activations, width, sparsity, n_tokens=0,
+                   batch_size=batch_size, seed=seed,
+                   init_from=f"{RELEASE_PREFIX}{release}/{sae_id}",
+                   options=(("apply_b_dec_to_input", True),))
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where a study trains SAEs: a model's hook point, with the label figures use."""
+
+    label: str
+    model: str
+    hook: str

@@ -1,0 +1,86 @@
+"""The package's shape: cache keys that survive refactoring, module boundaries, notebooks that only assemble."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from sae_failures import alignment, broken_latents, gated_saes, suppression
+from sae_failures.activations import spec_for
+from sae_failures.notebook_runner import notebooks
+from sae_failures.paths import REPO_ROOT
+from sae_failures.profiles import PROFILES, TimesD, get_profile, resolve
+from sae_failures.specs import standard_spec
+
+HOOK = "blocks.12.hook_resid_post"
+
+
+def test_cache_keys_made_before_the_package_was_split_are_found_after_it():
+    """Keys computed by the code before specs / training / saes were separate modules."""
+    offline = get_profile("offline")
+    train = spec_for(offline, HOOK, "train")
+    assert train.key() == "99aa816fd385cba1"
+    assert spec_for(offline, HOOK, "heldout").key() == "0f52bb7557a20f9f"
+    assert spec_for(get_profile("smoke"), HOOK, "train").key() == "a259ed40d87bef3a"
+    base = standard_spec(train, offline.train_tokens, offline.sae_batch_size, 576, autocast=True)
+    assert base.path().name == "standard_unit_norm-w2304-s3-n1000000-seed0-c85b96ece0eb6d80"
+    assert suppression.finetune_spec(base, "Decoder", offline.suppression.finetune_tokens).key() == "0a219048c8445d29"
+    study = alignment.study_config(offline.alignment, 576)
+    arch = alignment.architecture_specs(train, offline, study.width, 0, checkpoints=study.checkpoints)
+    assert {name: spec.key() for name, spec in arch.items()} == {
+        "standard": "1715e0cd6d0249d3", "topk": "ef0723a5bb94632c", "gated": "e260f00b4b966901",
+        "jumprelu": "2834644ffa884d8c"}
+    sweep = alignment.paired_sweep(train, study.sweep_l1, list(study.sweep_widths), study.sweep_tokens,
+                                   offline.sae_batch_size, 0, offline.sae_autocast, study.checkpoints)
+    assert sweep["aligned", 2304, 0.6].key() == "9f7b2156e3c27c8a"
+    gated = gated_saes.study_config(offline.gated, 576)
+    specs = gated_saes.sweep_specs(train, gated, offline.sae_batch_size, offline.sae_autocast)
+    assert (specs["Gated", 1.5].key(), specs["baseline", 1.0].key()) == ("3c634e2e0ce292d4", "8995850e2c657997")
+    assert gated_saes.rescale_shift_spec(specs["baseline", 1.0], gated.rescale_shift_tokens).key() == "868cbc5f00cd3ec9"
+    toy = broken_latents.run_for(broken_latents.experiment("cooc_a/tied_aux"), 0, 1.0)
+    assert toy.path().name == "tied_aux-k5-l10.01-n149995520-seed0-82d6cecd188c1bf7"
+
+
+def test_toy_training_does_not_load_the_language_model_stack():
+    code = ("import sys, sae_failures.toy_training, sae_failures.broken_latents, sae_failures.toy_plots; "
+            "print([m for m in ('sae_failures.activations', 'sae_failures.model', 'sae_failures.saes', "
+            "'sae_failures.splicing', 'sae_failures.corpus') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_dictionary_sizes_resolve_against_the_input_width():
+    assert TimesD(4 / 1.5).of(576) == 1536  # not 1535: sizes round, they do not truncate
+    assert resolve(4096, 768) == 4096 and resolve(TimesD(8), 512) == 4096
+
+
+def _code_cells(path):
+    return ["".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+
+
+def test_no_module_or_notebook_switches_on_a_profile_name():
+    switch = re.compile(r"\b(profile|settings|prof|P)\.name\s*(==|!=)|\.name\s+(==|!=)\s*\"(smoke|offline|paper)\"")
+    sources = {p: p.read_text() for p in (REPO_ROOT / "src").rglob("*.py")}
+    sources.update({p: "\n".join(_code_cells(p)) for p in notebooks()})
+    found = [str(p.relative_to(REPO_ROOT)) for p, text in sources.items() if switch.search(text)]
+    assert found == []
+
+
+@pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.stem)
+def test_notebook_claims_cells_only_assemble_the_table(path):
+    """Verdicts are computed in the package: a notebook adds claims, it never decides one."""
+    code = "\n".join(_code_cells(path))
+    assert "verdict(" not in code and ".record(" not in code
+    assert "table.add(" in code
+    assert "def " not in code.replace("def result(", "").replace("def figure(", "")  # no analysis helpers
+
+
+def test_every_profile_names_every_study_section():
+    for profile in PROFILES.values():
+        assert profile.suppression.finetune_tokens < profile.train_tokens
+        assert profile.alignment.sweep_tokens <= profile.train_tokens
+        assert profile.gated.ablation_site in {s.label for s in profile.gated.sites}

@@ -1,0 +1,65 @@
+"""Verdict rules on hand-made read-outs with known answers (the notebooks only assemble these)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from sae_failures import alignment, gated_saes, quickstart, suppression
+from sae_failures.splicing import CELosses
+
+
+def test_gs5_counts_sites_at_about_half_the_l0():
+    ratios = {"a": pd.Series([0.4, 0.5]), "b": pd.Series([0.9]), "c": pd.Series([], dtype=float)}
+    claim = gated_saes.gs5(ratios)
+    assert claim.measured == "a: 0.45, b: 0.90, c: nan"
+    assert claim.verdict == "partial"  # one site of three at <= 0.6, two below 1
+    assert gated_saes.gs5({"a": pd.Series([0.5]), "b": pd.Series([0.6])}).verdict == "reproduced"
+
+
+def test_gs7_needs_both_no_shrinkage_and_a_small_share():
+    def readout(gamma, gain, gated):
+        return gated_saes.AblationReadout(pd.Series(dtype=float), gain, gated, pd.Series(gamma))
+    assert gated_saes.gs7(readout([1.001, 0.995], 0.01, 0.04), "s").verdict == "reproduced"  # 25%
+    assert gated_saes.gs7(readout([1.001, 0.995], 0.03, 0.04), "s").verdict == "partial"  # 75%
+    assert gated_saes.gs7(readout([0.9], 0.03, 0.04), "s").verdict == "not_reproduced"
+    assert "(25% of it)" in gated_saes.gs7(readout([1.0], 0.01, 0.04), "s").measured
+
+
+def test_fs2_allows_one_layer_at_or_above_one_for_partial():
+    ratio = pd.DataFrame({"Original": [0.9, 0.95, 1.02]}, index=[1, 2, 3])
+    claim = suppression.fs2(ratio)
+    assert claim.verdict == "partial" and claim.measured == "L1: 0.900, L2: 0.950, L3: 1.020"
+    assert suppression.fs2(ratio.clip(upper=0.99)).verdict == "reproduced"
+
+
+def test_fs9_counts_layers_with_a_jump_over_one_decade():
+    jumps = {3: (1e-2, 2.5, 10), 9: (1e-3, 0.4, 0), 12: (1e-3, 1.5, 3)}
+    assert suppression.fs9(jumps).verdict == "partial"  # 2 of 3 layers
+    assert suppression.fs9({3: (1e-2, 0.2, 0)}).verdict == "not_reproduced"
+
+
+def test_ab1_ignores_seeds_that_died():
+    toys = pd.DataFrame({"perfect": [True, False, True], "dead": [False, True, False],
+                         "alignment": [1.0 + 1e-7, 0.2, 1.0 - 2e-7]})
+    claim = alignment.ab1(toys)
+    assert claim.verdict == "reproduced" and claim.measured.startswith("2/3 seeds perfect, max |a - 1| 2.0e-07; 1 died")
+    assert alignment.ab1(toys.assign(perfect=False)).verdict == "not_reproduced"
+
+
+def test_ab9_reads_the_smallest_and_largest_k():
+    gain = pd.DataFrame({("explained_variance", "aligned - topk"): [0.001, 0.01],
+                         ("ce_loss_recovered", "aligned - topk"): [0.0, 0.02]}, index=pd.Index([16, 128], name="k"))
+    assert alignment.ab9(gain).verdict == "reproduced"  # better at large k, no difference at small k
+    gain["explained_variance", "aligned - topk"] = [0.08, 0.01]
+    assert alignment.ab9(gain).verdict == "partial"
+
+
+def test_qs_claims():
+    ce = CELosses(clean=2.0, sae=2.5, zero=7.0, n_tokens=100)  # recovered 0.9
+    rec = {"l0": 20.0, "fvu": 0.2, "l2_ratio": 0.9, "gamma": 0.85}
+    assert quickstart.qs1(1.0, ce, rec).verdict == "reproduced"
+    assert quickstart.qs1(12.0, ce, rec).verdict == "not_reproduced"
+    assert quickstart.qs2(rec).verdict == "reproduced"
+    assert quickstart.qs2({**rec, "l2_ratio": 1.01}).verdict == "not_reproduced"
+    assert np.isclose(ce.recovered, 0.9)
