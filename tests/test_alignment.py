@@ -55,7 +55,7 @@ def test_ashman_d_and_modes_separate_two_clusters_only():
 
 def test_aligned_has_d_sae_fewer_parameters_than_standard(sparse_store):
     store, _ = sparse_store
-    counts = {v: parameter_count(SAESpec(v, store.spec, width=8, sparsity=1.0, n_tokens=256), store.d)
+    counts = {v: parameter_count(SAESpec(v, store.spec, width=8, sparsity=1.0, n_tokens=4096), store.d)
               for v in ("standard", "aligned")}
     assert counts["standard"] - counts["aligned"] == 8
 

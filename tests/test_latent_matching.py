@@ -26,7 +26,7 @@ def sae_from(W_enc_cols: list[torch.Tensor], W_dec_rows: list[torch.Tensor]) -> 
 
 
 def trained(sae: StandardSAE, architecture: str, setup: str = "absorption") -> bl.Trained:
-    run = ToyRun(setup, architecture, sae.cfg.d_sae, 0, 1e-3, 100)
+    run = ToyRun(setup, architecture, sae.cfg.d_sae, 0, 1e-3, 4096)
     f = build_generator(get_setup(setup), seed=0).sample(20_000)
     acts = sae.encode(f @ FEATURES).detach()
     return bl.Trained(run, sae, FEATURES, acts, match(sae, FEATURES, acts))

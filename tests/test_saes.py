@@ -14,7 +14,7 @@ from sae_failures.specs import CACHE_VERSION, SAESpec
 
 def spec_for(store, variant="standard_unit_norm", sparsity=0.1, **kw):
     return SAESpec(variant, store.spec, width=8, sparsity=sparsity, n_tokens=32768,
-                   lr=3e-2, batch_size=256, **kw)
+                   lr=3e-2, batch_size=256, epochs=4, **kw)  # 4 passes over the 8192 stored rows
 
 
 def test_unknown_variant_lists_valid_ones(sparse_store):
@@ -61,24 +61,28 @@ def test_every_family_trains_and_reloads(sparse_store):
             assert (sae.encode(store.tensor(64)) > 0).sum(-1).max() <= 3
 
 
-def test_corrupted_sae_cache_gets_a_clear_error(sparse_store):
+def test_a_garbage_weights_file_is_named_then_retrained(sparse_store, capsys):
+    from sae_failures.cache import load_sae, open_entry
+
     store, _ = sparse_store
     spec = SAESpec("topk", store.spec, width=8, sparsity=2, n_tokens=512, batch_size=256)
     get_sae(spec, store)
     (spec.path() / "sae_weights.safetensors").write_bytes(b"garbage")
-    with pytest.raises(CacheCorruptedError, match="Delete that folder"):
-        get_sae(spec, store)
-
+    with pytest.raises(CacheCorruptedError, match=r"sae_weights\.safetensors has 7 bytes"):
+        open_entry(spec.path(), load_sae)
+    assert get_sae(spec, store).cfg.d_sae == 8
+    assert "sae_weights.safetensors has 7 bytes" in capsys.readouterr().err
 
 def test_bf16_autocast_training_learns_the_same_features_and_keys_apart(sparse_store):
     store, features = sparse_store
     fp32, bf16 = spec_for(store), spec_for(store, autocast=True)
     assert bf16.key() != fp32.key()
     # fields at their defaults are left out of keys, so caches made before they existed stay valid
-    old_fields = {k: v for k, v in fp32.to_dict().items() if k not in ("autocast", "checkpoints")}
+    one_pass = dataclasses.replace(fp32, n_tokens=8192, epochs=1)
+    old_fields = {k: v for k, v in one_pass.to_dict().items() if k not in ("autocast", "checkpoints", "epochs")}
     old_key = hashlib.sha256(json.dumps({**old_fields, "cache_version": CACHE_VERSION},
                                         sort_keys=True).encode()).hexdigest()[:16]
-    assert fp32.key() == old_key
+    assert one_pass.key() == old_key
     sae = get_sae(bf16, store)
     assert sae.W_dec.dtype == torch.float32  # autocast changes the matmuls, not the weights
     cos = torch.nn.functional.normalize(sae.W_dec, dim=1) @ features.T

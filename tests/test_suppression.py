@@ -66,7 +66,7 @@ def test_scale_finetuning_recovers_a_known_shrinkage(tmp_data):
     base_dir = tmp_data / "data" / "base_sae"
     base.save_model(base_dir)
     spec = SAESpec("scaled_finetune", store.spec, width=3, sparsity=0.0, n_tokens=256 * 300,
-                   lr=1e-2, batch_size=256, init_from="base_sae",
+                   lr=1e-2, batch_size=256, init_from="base_sae", epochs=10,
                    options=(("finetune_method", "Scale"), ("apply_b_dec_to_input", False)))
     tuned = get_sae(spec, store)
     scale = suppression.decoder_scale(tuned.W_dec, base.W_dec)

@@ -117,7 +117,8 @@ def test_tied_saes_train_on_stored_activations_through_get_sae(sparse_store, var
     from sae_failures.specs import SAESpec
 
     store, _ = sparse_store
-    spec = SAESpec(variant, store.spec, width=8, sparsity=0.1, n_tokens=32768, lr=3e-2, batch_size=256)
+    spec = SAESpec(variant, store.spec, width=8, sparsity=0.1, n_tokens=32768, lr=3e-2, batch_size=256,
+                   epochs=4)
     sae = get_sae(spec, store)
     scale = sae.cfg.metadata.activation_scaling_factor
     assert scale != pytest.approx(1.0)  # the store's norms are not sqrt(d): the fold matters

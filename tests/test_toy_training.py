@@ -82,13 +82,13 @@ def test_aux_schedule_scales_with_the_sample_count():
 
 def test_bad_runs_are_rejected_with_the_valid_choices():
     with pytest.raises(ValueError, match="Valid: untied, tied, tied_aux"):
-        ToyRun("absorption", "gated", 4, 0, 1e-3, 100)
+        ToyRun("absorption", "gated", 4, 0, 1e-3, 4096)
     with pytest.raises(ValueError, match="Valid setups"):
-        ToyRun("nope", "tied", 4, 0, 1e-3, 100)
+        ToyRun("nope", "tied", 4, 0, 1e-3, 4096)
     with pytest.raises(ValueError, match=r"Unknown option\(s\) \['k'\]"):
-        ToyRun("absorption", "tied", 4, 0, 1e-3, 100, options=(("k", 3),)).build()
+        ToyRun("absorption", "tied", 4, 0, 1e-3, 4096, options=(("k", 3),)).build()
     with pytest.raises(ValueError, match="one shape"):
-        train_group([ToyRun("absorption", "tied", 4, 0, 1e-3, 100), ToyRun("too_wide", "tied", 8, 0, 1e-3, 100)])
+        train_group([ToyRun("absorption", "tied", 4, 0, 1e-3, 4096), ToyRun("too_wide", "tied", 8, 0, 1e-3, 4096)])
 
 
 def test_pattern_weighted_loss_equals_the_full_batch_loss():
@@ -99,7 +99,7 @@ def test_pattern_weighted_loss_equals_the_full_batch_loss():
     weights = batcher.weights(batch)
     assert weights.sum().item() == pytest.approx(1.0)
     assert torch.equal(batcher.patterns[:, (weights > 0)].T.unique(dim=0), batch.unique(dim=0))
-    run = ToyRun("too_wide_cooc", "tied_aux", 8, seed=2, l1_coefficient=1e-2, n_samples=64)
+    run = ToyRun("too_wide_cooc", "tied_aux", 8, seed=2, l1_coefficient=1e-2, n_samples=64, batch_size=64)
     phi = build_dictionary(setup, 2).feature_vectors.detach()[None]
     kwargs = dict(aux_coefficient=torch.tensor([100.0]), thresholds=torch.full((1, 8), 0.05), with_constant=True)
     grads = []

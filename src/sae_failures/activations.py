@@ -21,15 +21,25 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 from transformer_lens import HookedTransformer
 
-from sae_failures.cache import CacheCorruptedError, load_npy
+from sae_failures.cache import (
+    CacheCorruptedError,
+    ensure_entry,
+    entry_lock,
+    load_npy,
+    open_entry,
+    quarantine,
+    remove_stale_staging,
+    write_manifest,
+)
 from sae_failures.corpus import iter_texts
 from sae_failures.model import document_separator_id
 from sae_failures.paths import atomic_path
@@ -39,6 +49,7 @@ from sae_failures.specs import ActivationSpec
 _HOOK_LAYER = re.compile(r"^blocks\.(\d+)\.")
 SINK_NORM_RATIO = 10.0
 _STORAGE = {"bfloat16": np.uint16, "float16": np.float16, "float32": np.float32}
+ACTS_FILE, META_FILE, TOKENS_FILE = "acts.npy", "meta.json", "tokens.npy"
 
 
 def hook_layer(hook: str) -> int:
@@ -97,43 +108,44 @@ def pack_contexts(token_stream: Iterator[list[int]], separator: int, context_siz
 
 
 def contexts_for(model: HookedTransformer, spec: ActivationSpec) -> np.ndarray:
-    """Token ids of the packed contexts behind ``spec`` (cached; independent of hook)."""
+    """Token ids of the packed contexts behind ``spec`` (a cache entry of their own; independent of hook)."""
     tok_spec = ActivationSpec(spec.model, "tokens", spec.corpus, spec.split,
                               spec.context_size, spec.n_tokens, "int32")
-    path = tok_spec.path().with_suffix(".npy")
-    if path.exists():
-        return load_npy(path)
-    tokenizer = model.tokenizer
-    stream = (tokenizer(text).input_ids for text in iter_texts(spec.corpus, spec.split))
-    # 2% spare rows: sink positions found at harvest time are dropped too.
-    contexts = pack_contexts(stream, document_separator_id(model), spec.context_size,
-                             int(spec.n_tokens * 1.02) + spec.context_size)
-    with atomic_path(path) as staged:
-        np.save(staged, contexts)
-    return contexts
+
+    def build(staged: Path) -> None:
+        tokenizer = model.tokenizer
+        stream = (tokenizer(text).input_ids for text in iter_texts(spec.corpus, spec.split))
+        # 2% spare rows: sink positions found at harvest time are dropped too.
+        contexts = pack_contexts(stream, document_separator_id(model), spec.context_size,
+                                 int(spec.n_tokens * 1.02) + spec.context_size)
+        np.save(staged / TOKENS_FILE, contexts)
+
+    return ensure_entry(tok_spec.path(), build, lambda path: load_npy(path / TOKENS_FILE))
+
+
+def _open_store(spec: ActivationSpec) -> Callable[[Path], tuple[dict, np.ndarray]]:
+    def load(path: Path) -> tuple[dict, np.ndarray]:
+        try:
+            meta = json.loads((path / META_FILE).read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise CacheCorruptedError(f"{path / META_FILE}: unreadable ({err})") from err
+        raw = load_npy(path / ACTS_FILE, mmap=True)
+        if raw.shape != (spec.n_tokens, meta.get("d")):
+            raise CacheCorruptedError(f"{path / ACTS_FILE} holds shape {raw.shape}, expected "
+                                      f"({spec.n_tokens}, {meta.get('d')})")
+        return meta, raw
+    return load
 
 
 class ActivationStore:
-    """One hook point's cached activations, ``(n_tokens, d)``, memory-mapped."""
+    """One hook point's cached activations, ``(n_tokens, d)``, memory-mapped and checksum-verified."""
 
     def __init__(self, spec: ActivationSpec):
         self.spec = spec
         path = spec.path()
-        meta_path = path / "meta.json"
-        if not meta_path.exists():
+        if not path.exists():
             raise FileNotFoundError(f"No cached activations at {path}; harvest them first.")
-        try:
-            self.meta = json.loads(meta_path.read_text())
-        except json.JSONDecodeError as err:
-            raise CacheCorruptedError(
-                f"Corrupted cache metadata {meta_path}: {err}. Delete {path} and rerun."
-            ) from err
-        self._raw = load_npy(path / "acts.npy", mmap=True)
-        if self._raw.shape != (spec.n_tokens, self.meta["d"]):
-            raise CacheCorruptedError(
-                f"Cache {path} holds shape {self._raw.shape}, expected "
-                f"({spec.n_tokens}, {self.meta['d']}). Delete it and rerun."
-            )
+        self.meta, self._raw = open_entry(path, _open_store(spec), legacy_marker=META_FILE)
 
     @property
     def n_tokens(self) -> int:
@@ -181,9 +193,21 @@ def harvest(model: HookedTransformer, specs: Sequence[ActivationSpec],
     shared = {(s.model, s.corpus, s.split, s.context_size, s.n_tokens, s.dtype) for s in specs}
     if len(shared) != 1:
         raise ValueError("harvest() takes specs that differ only in their hook point.")
-    missing = [s for s in specs if not (s.path() / "meta.json").exists()]
-    if missing:
-        _harvest_missing(model, missing, batch_contexts)
+    with contextlib.ExitStack() as locks:
+        for spec in sorted(specs, key=lambda s: str(s.path())):
+            locks.enter_context(entry_lock(spec.path()))
+        missing = []
+        for spec in specs:
+            remove_stale_staging(spec.path())
+            if spec.path().exists():
+                try:
+                    ActivationStore(spec)
+                    continue
+                except CacheCorruptedError as err:
+                    quarantine(spec.path(), str(err))
+            missing.append(spec)
+        if missing:
+            _harvest_missing(model, missing, batch_contexts)
     return [ActivationStore(s) for s in specs]
 
 
@@ -202,7 +226,7 @@ def _harvest_missing(model: HookedTransformer, specs: Sequence[ActivationSpec],
         for hook, folder in staged.items():
             folder.mkdir()
             arrays[hook] = np.lib.format.open_memmap(
-                folder / "acts.npy", mode="w+", dtype=storage, shape=(first.n_tokens, d))
+                folder / ACTS_FILE, mode="w+", dtype=storage, shape=(first.n_tokens, d))
         written = dict.fromkeys(hooks, 0)  # each hook drops its own sink positions
         bar = tqdm(total=first.n_tokens, desc=f"harvest {len(hooks)} hook(s) to block {stop - 1}",
                    unit="tok", unit_scale=True)
@@ -214,6 +238,8 @@ def _harvest_missing(model: HookedTransformer, specs: Sequence[ActivationSpec],
             for hook in hooks:
                 keep = ~sink_mask(cache[hook], ids, separator)
                 acts = cache[hook][keep][: first.n_tokens - written[hook]].cpu()
+                if not bool(torch.isfinite(acts).all()):
+                    raise RuntimeError(f"The model produced non-finite activations at {hook}; nothing was cached.")
                 if first.dtype == "bfloat16":
                     acts = acts.to(torch.bfloat16).view(torch.int16)
                 arrays[hook][written[hook]:written[hook] + len(acts)] = acts.numpy().view(storage)
@@ -229,8 +255,10 @@ def _harvest_missing(model: HookedTransformer, specs: Sequence[ActivationSpec],
             meta = {**asdict(spec), "d": d, "storage": np.dtype(storage).name,
                     "excluded_positions": f"separator token {separator} and rows with norm > "
                     f"{SINK_NORM_RATIO}x the batch median (attention sinks)"}
-            (staged[spec.hook] / "meta.json").write_text(json.dumps(meta, indent=1))
+            (staged[spec.hook] / META_FILE).write_text(json.dumps(meta, indent=1))
         arrays.clear()
+        for folder in staged.values():
+            write_manifest(folder)  # last: the entry is complete
 
 
 def ce_contexts(model: HookedTransformer, profile: Profile, hook: str) -> np.ndarray:

@@ -19,14 +19,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "figures":
-        from sae_failures.notebook_runner import run
-        from sae_failures.profiles import get_profile
+        from sae_failures.network import NetworkUnavailableError
+        from sae_failures.notebook_runner import NotebooksFailed, run
 
         try:
-            get_profile(args.profile)
-        except ValueError as err:
-            parser.error(str(err))
-        print(f"Claims table: {run(args.profile, args.notebooks)}")
+            print(f"Claims table: {run(args.profile, args.notebooks)}")
+        except (ValueError, NetworkUnavailableError) as err:  # what the user asked for cannot run
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        except NotebooksFailed as err:
+            for line in str(err).splitlines():
+                print(f"error: {line}", file=sys.stderr)
+            return 1
     elif args.command == "assets":
         from sae_failures.corpus import brown_documents
         from sae_failures.model import OFFLINE_MODEL, load_model

@@ -22,9 +22,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
+from sae_failures.cache import CacheCorruptedError, check_finite, ensure_entry
 from sae_failures.network import require_network
 from sae_failures.offline_assets import smollm2_gguf_path
-from sae_failures.paths import atomic_path, data_dir
+from sae_failures.paths import data_dir
 
 OFFLINE_MODEL = "smollm2-135m-offline"
 
@@ -60,7 +61,10 @@ def _smollm2_cache_dir() -> Path:
     return data_dir() / "models" / OFFLINE_MODEL
 
 
-def _convert_smollm2(cache: Path) -> None:
+WEIGHTS_FILE = "tl_weights.safetensors"
+
+
+def _convert_smollm2(staged: Path) -> None:
     """Dequantise the GGUF with transformers and store TL weights plus tokenizer."""
     from transformer_lens.pretrained.weight_conversions.llama import convert_llama_weights
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -71,24 +75,24 @@ def _convert_smollm2(cache: Path) -> None:
         gguf.parent, gguf_file=gguf.name, dtype=torch.float32
     )
     state = convert_llama_weights(hf_model, smollm2_config())
-    with atomic_path(cache) as staged:
-        staged.mkdir()
-        save_file({k: v.contiguous() for k, v in state.items()}, staged / "tl_weights.safetensors")
-        tokenizer.save_pretrained(staged / "tokenizer")
+    save_file({k: v.contiguous() for k, v in state.items()}, staged / WEIGHTS_FILE)
+    tokenizer.save_pretrained(staged / "tokenizer")
+
+
+def _load_converted(cache: Path) -> dict[str, torch.Tensor]:
+    try:
+        state = load_file(cache / WEIGHTS_FILE)
+    except Exception as err:  # safetensors raises its own error types
+        raise CacheCorruptedError(f"{cache / WEIGHTS_FILE}: unreadable weights ({err})") from err
+    check_finite(state, cache / WEIGHTS_FILE)
+    return state
 
 
 def load_smollm2(device: str = "cpu", dtype: torch.dtype = torch.float32) -> HookedTransformer:
     from transformers import AutoTokenizer
 
     cache = _smollm2_cache_dir()
-    if not (cache / "tl_weights.safetensors").exists():
-        _convert_smollm2(cache)
-    try:
-        state = load_file(cache / "tl_weights.safetensors")
-    except Exception as err:  # safetensors raises its own error types
-        raise RuntimeError(
-            f"Corrupted model cache {cache}: {err}. Delete that folder and rerun to rebuild it."
-        ) from err
+    state = ensure_entry(cache, _convert_smollm2, _load_converted, legacy_marker=WEIGHTS_FILE)
     tokenizer = AutoTokenizer.from_pretrained(cache / "tokenizer")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

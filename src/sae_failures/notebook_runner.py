@@ -1,30 +1,52 @@
-"""Run the numbered notebooks through papermill for one profile (``make figures``)."""
+"""Run the numbered notebooks through papermill for one profile (``make figures``).
+
+Each notebook runs with its outputs staged in a hidden folder: when it succeeds they
+replace ``figures/<profile>/<notebook>/``; when it fails they go to
+``figures/<profile>/failed/<notebook>/`` (the executed notebook holds the traceback) and
+``CLAIMS.md`` says that the claims still shown for it come from an earlier run. One run
+per profile at a time: a second waits for the first (a lock on the figures folder).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 
-from sae_failures.claims import assemble
-from sae_failures.paths import REPO_ROOT, atomic_write_text, figures_dir
+from sae_failures.cache import entry_lock
+from sae_failures.claims import FAILED_DIR, FAILURE_FILE, assemble
+from sae_failures.paths import REPO_ROOT, atomic_path, atomic_write_text, figures_dir
 from sae_failures.profiles import get_profile
+from sae_failures.provenance import now_iso
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 KERNEL_NAME = "python3"
 
 
+class NotebooksFailed(RuntimeError):
+    """One or more notebooks raised; the message has one line per notebook."""
+
+
 def notebooks(selected: list[str] | None = None) -> list[Path]:
-    """The numbered notebooks, in order; ``selected`` filters by name prefix (e.g. "00")."""
+    """The numbered notebooks, in order; ``selected`` filters by name prefix (e.g. "00").
+
+    Every prefix must match a notebook: none is dropped silently.
+    """
     found = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
     if not selected:
         return found
-    chosen = [nb for nb in found if any(nb.name.startswith(s) for s in selected)]
-    if len(chosen) == 0:
-        raise ValueError(f"No notebook matches {selected}. Valid: {', '.join(nb.stem for nb in found)}.")
-    return chosen
+    unknown = [s for s in selected if not any(nb.name.startswith(s) for nb in found)]
+    if unknown:
+        raise ValueError(f"No notebook matches {', '.join(map(repr, unknown))}. "
+                         f"Valid: {', '.join(nb.stem for nb in found)}.")
+    return [nb for nb in found if any(nb.name.startswith(s) for s in selected)]
 
 
 def render_carriage_returns(text: str) -> str:
@@ -73,39 +95,100 @@ def commit_outputs(executed: Path, committed: Path) -> None:
     nbformat.write(nb, committed)
 
 
+@contextlib.contextmanager
+def _figures_env(root: Path) -> Iterator[None]:
+    """Point the kernel's ``figures_dir`` at ``root`` while a notebook runs."""
+    previous = os.environ.get("SAE_FAILURES_FIGURES")
+    os.environ["SAE_FAILURES_FIGURES"] = str(root)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["SAE_FAILURES_FIGURES"]
+        else:
+            os.environ["SAE_FAILURES_FIGURES"] = previous
+
+
+def _failure_line(nb: Path, err: Exception, executed: Path) -> str:
+    cell = getattr(err, "exec_count", None)
+    ename, evalue = getattr(err, "ename", type(err).__name__), getattr(err, "evalue", str(err))
+    last = (str(evalue).strip().splitlines() or [""])[-1]
+    where = f"in cell [{cell}]" if cell is not None else "before its first cell ran"
+    return f"{nb.stem} failed {where}: {ename}: {last} (full traceback: {executed})"
+
+
+def run_one(nb: Path, profile: str, root: Path, update_committed: bool) -> float:
+    """Execute ``nb``; on success its outputs replace ``root/<stem>``, else they go to ``root/failed/<stem>``.
+
+    Returns the seconds it took; raises ``NotebooksFailed`` with one line on failure.
+    """
+    import papermill
+
+    staging = Path(tempfile.mkdtemp(prefix=f".{nb.stem}.", suffix=".running", dir=root))
+    produced = staging / profile / nb.stem
+    produced.mkdir(parents=True)
+    out = produced / nb.name
+    start = time.perf_counter()
+    try:
+        with _figures_env(staging):
+            papermill.execute_notebook(str(nb), str(out), parameters={"profile": profile},
+                                       kernel_name=KERNEL_NAME, cwd=str(NOTEBOOK_DIR), progress_bar=True)
+    except Exception as err:  # papermill's own error, a dead kernel, a missing kernel ...
+        failed = root / FAILED_DIR / nb.stem
+        executed = failed / nb.name
+        (produced / FAILURE_FILE).write_text(json.dumps(
+            {"notebook": nb.stem, "at": now_iso(), "error": _failure_line(nb, err, executed)}, indent=1))
+        with atomic_path(failed) as staged:
+            os.replace(produced, staged)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise NotebooksFailed(_failure_line(nb, err, executed)) from err
+    seconds = round(time.perf_counter() - start, 1)
+    executed = nbformat.read(out, as_version=4)
+    collapse_streams(executed)
+    atomic_write_text(out, nbformat.writes(executed) + "\n")
+    with atomic_path(root / nb.stem) as staged:
+        os.replace(produced, staged)
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(root / FAILED_DIR / nb.stem, ignore_errors=True)  # the failure is superseded
+    if update_committed:
+        commit_outputs(root / nb.stem / nb.name, nb)
+    return seconds
+
+
 def run(profile: str, selected: list[str] | None = None, update_committed: bool | None = None
         ) -> Path:
     """Execute notebooks for ``profile``; write executed copies, figures and CLAIMS.md.
 
     Executed copies land in ``figures/<profile>/<stem>/<stem>.ipynb``. For the offline
     profile they are also copied over ``notebooks/`` so the committed notebooks carry
-    the offline run's outputs.
+    the offline run's outputs. A failed notebook does not stop the others; the run then
+    raises ``NotebooksFailed`` naming each failure.
     """
-    import papermill
-
     prof = get_profile(profile)  # validates the name before anything runs
+    chosen = notebooks(selected)
     if prof.needs_network:
         from sae_failures.network import require_network
 
         require_network(f"The {profile!r} profile")
     update = (profile == "offline") if update_committed is None else update_committed
-    timings = {}
-    for nb in notebooks(selected):
-        out = figures_dir(profile, nb.stem) / nb.name
-        print(f"[{profile}] running {nb.name} ...", flush=True)
-        start = time.perf_counter()
-        papermill.execute_notebook(
-            str(nb), str(out), parameters={"profile": profile}, kernel_name=KERNEL_NAME,
-            cwd=str(NOTEBOOK_DIR), progress_bar=True,
-        )
-        timings[nb.stem] = round(time.perf_counter() - start, 1)
-        executed = nbformat.read(out, as_version=4)
-        collapse_streams(executed)
-        atomic_write_text(out, nbformat.writes(executed) + "\n")
-        print(f"[{profile}] {nb.name} done in {timings[nb.stem]:.0f} s", flush=True)
-        if update:
-            commit_outputs(out, nb)
-    timing_path = figures_dir(profile) / "timings.json"
-    previous = json.loads(timing_path.read_text()) if timing_path.exists() else {}
-    atomic_write_text(timing_path, json.dumps({**previous, **timings}, indent=2) + "\n")
-    return assemble(profile)
+    root = figures_dir(profile)
+    failures = []
+    with entry_lock(root):
+        for stale in root.glob(".*.running"):  # staging of a run that died
+            shutil.rmtree(stale, ignore_errors=True)
+        timings = {}
+        for nb in chosen:
+            print(f"[{profile}] running {nb.name} ...", flush=True)
+            try:
+                timings[nb.stem] = run_one(nb, profile, root, update)
+                print(f"[{profile}] {nb.name} done in {timings[nb.stem]:.0f} s", flush=True)
+            except NotebooksFailed as err:
+                print(f"[{profile}] {err}", flush=True)
+                failures.append(str(err))
+        timing_path = root / "timings.json"
+        previous = json.loads(timing_path.read_text()) if timing_path.exists() else {}
+        atomic_write_text(timing_path, json.dumps({**previous, **timings}, indent=2) + "\n")
+        table = assemble(profile)
+    if failures:
+        raise NotebooksFailed("\n".join(failures))
+    return table

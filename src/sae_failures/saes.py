@@ -18,8 +18,10 @@ from sae_lens import SAE
 from sae_failures.activations import ActivationStore
 from sae_failures.cache import (
     CacheCorruptedError,
+    check_finite,
     ensure_entry,
     load_sae,
+    open_entry,
     read_history,
     write_history,
 )
@@ -29,11 +31,15 @@ from sae_failures.specs import RELEASE_PREFIX, SAESpec
 from sae_failures.training import activation_scale, train_sae
 
 CHECKPOINT_DIR = "checkpoints"
-MARKER = "cfg.json"
+LEGACY_MARKER = "cfg.json"  # what marked a complete SAE before manifests
 
 
 def get_sae(spec: SAESpec, store: ActivationStore | None = None, device: str = "cpu") -> SAE:
-    """The inference SAE for ``spec``: from the cache, else trained (or imported) on ``device``."""
+    """The inference SAE for ``spec``: from the cache, else trained (or imported) on ``device``.
+
+    A cached SAE is verified against its checksums first; a corrupt one is moved aside and
+    retrained. Training refuses to repeat the stored activations more than ``spec.epochs`` times.
+    """
     if store is not None and store.spec != spec.activations:
         raise ValueError("The store does not hold the activations named in the spec.")
 
@@ -42,17 +48,32 @@ def get_sae(spec: SAESpec, store: ActivationStore | None = None, device: str = "
         if spec.is_release:
             import_release(spec, source, staged, device)
             return
-        start = load_sae(data_dir() / spec.init_from) if spec.init_from else None
+        if spec.n_tokens > spec.epochs * source.n_tokens:
+            raise ValueError(
+                f"{spec.path().name} trains on {spec.n_tokens:,} tokens but the store holds "
+                f"{source.n_tokens:,}; set epochs={-(-spec.n_tokens // source.n_tokens)} in the spec to "
+                "repeat the data on purpose, or ask for fewer tokens.")
+        start = get_start(spec) if spec.init_from else None
 
         def save_checkpoint(tokens: int, sae: Any) -> None:
             sae.save_inference_model(staged / CHECKPOINT_DIR / f"{tokens:012d}")
 
         sae, history = train_sae(spec, source, device, on_checkpoint=save_checkpoint, start=start)
+        check_finite(sae.state_dict(), f"training {spec.path().name} diverged: the trained SAE")
         sae.cfg.metadata.sae_failures_spec = spec.to_dict()
         sae.save_inference_model(staged)
         write_history(staged, history)
 
-    return load_sae(ensure_entry(spec.path(), MARKER, build), device)
+    return ensure_entry(spec.path(), build, lambda path: load_sae(path, device), LEGACY_MARKER)
+
+
+def get_start(spec: SAESpec) -> SAE:
+    """The cached SAE a fine-tune starts from (``spec.init_from``), verified."""
+    path = data_dir() / spec.init_from
+    if not path.exists():
+        raise FileNotFoundError(f"{spec.path().name} starts from {path}, which is not cached; "
+                                "get_sae its own spec first.")
+    return open_entry(path, load_sae, LEGACY_MARKER)
 
 
 @torch.no_grad()
@@ -86,12 +107,13 @@ def load_checkpoints(spec: SAESpec, device: str = "cpu") -> dict[int, SAE]:
     """The snapshots saved while ``spec`` trained, by tokens seen, the final SAE included."""
     if spec.checkpoints <= 0:
         raise ValueError(f"{spec.path().name} was specified without checkpoints (checkpoints=0).")
+    final = open_entry(spec.path(), lambda path: load_sae(path, device), LEGACY_MARKER)  # verifies every file
     folder = spec.path() / CHECKPOINT_DIR
     saved = {int(p.name): load_sae(p, device) for p in sorted(folder.iterdir())} if folder.exists() else {}
     if len(saved) != len(spec.checkpoint_steps()):
         raise CacheCorruptedError(f"{folder} holds {len(saved)} checkpoints, expected "
                                   f"{len(spec.checkpoint_steps())}. Delete {spec.path()} and rerun.")
-    return {**saved, spec.n_steps * spec.batch_size: load_sae(spec.path(), device)}
+    return {**saved, spec.n_steps * spec.batch_size: final}
 
 
 def training_history(spec: SAESpec) -> list[dict[str, float]]:

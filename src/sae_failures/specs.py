@@ -9,9 +9,13 @@ keys made before this module existed.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from sae_lens.registry import SAE_TRAINING_CLASS_REGISTRY, get_sae_training_class
 
 from sae_failures.cache import config_key
 from sae_failures.paths import data_dir
@@ -24,6 +28,27 @@ CACHE_VERSION = 2
 RELEASE_PREFIX = "release:"
 # The canonical standard SAE's L1 (notebooks 00 and 01; see ``standard_spec``).
 STANDARD_L1 = 3.0
+SPLITS = ("train", "heldout")
+DTYPES = ("bfloat16", "float16", "float32", "int32")  # int32: packed token ids
+# The config field each family uses for its sparsity knob, in lookup order.
+SPARSITY_FIELDS = ("l1_coefficient", "k", "l0_coefficient")
+
+
+def known_variants() -> list[str]:
+    return sorted(SAE_TRAINING_CLASS_REGISTRY)
+
+
+def sparsity_field(config_class: type) -> str:
+    names = {f.name for f in dataclasses.fields(config_class)}
+    for name in SPARSITY_FIELDS:
+        if name in names:
+            return name
+    raise ValueError(f"{config_class.__name__} has none of the sparsity fields {SPARSITY_FIELDS}.")
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
 
 
 @dataclass(frozen=True)
@@ -37,6 +62,13 @@ class ActivationSpec:
     context_size: int
     n_tokens: int
     dtype: str  # model dtype of the forward pass; storage keeps it exactly
+
+    def __post_init__(self) -> None:
+        _require(self.n_tokens >= 1, f"n_tokens must be a positive number of tokens, got {self.n_tokens}.")
+        _require(self.context_size >= 2, f"context_size must be at least 2 (the separator and one token), "
+                                         f"got {self.context_size}.")
+        _require(self.split in SPLITS, f"Unknown split {self.split!r}. Valid splits: {', '.join(SPLITS)}.")
+        _require(self.dtype in DTYPES, f"Unknown dtype {self.dtype!r}. Valid dtypes: {', '.join(DTYPES)}.")
 
     def key(self) -> str:
         return config_key({**asdict(self), "harvest_version": HARVEST_VERSION})
@@ -67,14 +99,41 @@ class SAESpec:
     # or "release:<release>/<sae_id>": import that sae-lens pretrained SAE instead of training
     autocast: bool = False  # bf16 matmuls in the SAE's forward/backward (fp32 weights and Adam)
     checkpoints: int = 0  # also save this many evenly spaced snapshots, the first at initialisation
+    epochs: int = 1  # passes over the stored activations that training may make (n_tokens / stored)
+
+    def __post_init__(self) -> None:
+        """Reject a spec that cannot describe a trained SAE before anything is loaded or written."""
+        _require(self.variant in SAE_TRAINING_CLASS_REGISTRY,
+                 f"Unknown SAE variant {self.variant!r}. Valid variants: {', '.join(known_variants())}.")
+        _require(self.width >= 1, f"width must be at least 1 latent, got {self.width}.")
+        _require(self.batch_size >= 1, f"batch_size must be positive, got {self.batch_size}.")
+        if self.is_release:
+            _require(self.n_tokens == 0, "A release import trains nothing: its n_tokens must be 0.")
+        else:
+            _require(self.n_tokens >= self.batch_size,
+                     f"n_tokens {self.n_tokens} is less than one batch of {self.batch_size}: "
+                     "an SAE needs at least one training step.")
+        _require(self.lr > 0 and math.isfinite(self.lr), f"lr must be positive, got {self.lr}.")
+        _require(0 <= self.sparsity_warm_up_frac <= 1 and 0 <= self.lr_decay_frac <= 1,
+                 "sparsity_warm_up_frac and lr_decay_frac are fractions of training, between 0 and 1.")
+        _require(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}.")
+        _require(self.checkpoints >= 0, f"checkpoints must be 0 or more, got {self.checkpoints}.")
+        if sparsity_field(get_sae_training_class(self.variant)[1]) == "k":
+            _require(float(self.sparsity).is_integer() and 1 <= self.sparsity <= self.width,
+                     f"{self.variant} keeps k latents: sparsity must be a whole number from 1 to the width "
+                     f"{self.width}, got {self.sparsity}.")
+        else:
+            _require(math.isfinite(self.sparsity) and self.sparsity >= 0,
+                     f"sparsity (the {self.variant} penalty coefficient) must be 0 or more, got {self.sparsity}.")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def key(self) -> str:
         fields = self.to_dict()
-        for name in ("autocast", "checkpoints"):  # specs keep the keys they had before these fields
-            if not fields[name]:
+        defaults = {"autocast": False, "checkpoints": 0, "epochs": 1}
+        for name, default in defaults.items():  # specs keep the keys they had before these fields
+            if fields[name] == default:
                 del fields[name]
         return config_key({**fields, "cache_version": CACHE_VERSION})
 

@@ -21,6 +21,7 @@ loop. ``test_toy_training`` pins loss and gradients against sae-lens's own
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import time
@@ -33,8 +34,20 @@ import torch
 from sae_lens import SAE
 from tqdm.auto import tqdm
 
-from sae_failures.cache import config_key, ensure_entry, load_sae, read_history, write_history
-from sae_failures.paths import data_dir
+from sae_failures.cache import (
+    CacheCorruptedError,
+    check_finite,
+    config_key,
+    entry_lock,
+    load_sae,
+    open_entry,
+    quarantine,
+    read_history,
+    remove_stale_staging,
+    write_history,
+    write_manifest,
+)
+from sae_failures.paths import atomic_path, data_dir
 from sae_failures.toy_data import build_dictionary, build_generator, get_setup
 from sae_failures.variants.tied import (
     RunningMax,
@@ -47,7 +60,7 @@ from sae_failures.variants.tied import (
 from sae_failures.variants.unit_norm import UnitNormTrainingSAE, UnitNormTrainingSAEConfig
 
 TOY_CACHE_VERSION = 3
-MARKER = "cfg.json"
+LEGACY_MARKER = "cfg.json"  # what marked a complete toy SAE before manifests
 N_LOG_POINTS = 100
 ARCHITECTURES: dict[str, tuple[type, type]] = {
     "untied": (UnitNormTrainingSAE, UnitNormTrainingSAEConfig),
@@ -75,6 +88,15 @@ class ToyRun:
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"Unknown toy architecture {self.architecture!r}. "
                              f"Valid: {', '.join(ARCHITECTURES)}.")
+        problems = [(self.d_sae >= 1, f"d_sae must be at least 1 latent, got {self.d_sae}"),
+                    (self.batch_size >= 1, f"batch_size must be positive, got {self.batch_size}"),
+                    (self.n_samples >= self.batch_size,
+                     f"n_samples {self.n_samples} is less than one batch of {self.batch_size}"),
+                    (self.l1_coefficient >= 0, f"l1_coefficient must be 0 or more, got {self.l1_coefficient}"),
+                    (self.lr > 0, f"lr must be positive, got {self.lr}")]
+        for ok, message in problems:
+            if not ok:
+                raise ValueError(f"Toy run {self.setup}/{self.architecture}: {message}.")
 
     def key(self) -> str:
         return config_key({**asdict(self), "cache_version": TOY_CACHE_VERSION})
@@ -318,29 +340,43 @@ def train_group(runs: Sequence[ToyRun], progress: bool = True) -> tuple[list[Any
 
 
 def get_toy_saes(runs: Sequence[ToyRun], progress: bool = True) -> dict[ToyRun, SAE]:
-    """Inference SAEs for ``runs``: cached ones are loaded, the rest trained in stacked groups."""
-    missing = [r for r in dict.fromkeys(runs) if not (r.path() / MARKER).exists()]
-    groups: dict[tuple, list[ToyRun]] = {}
-    for run in missing:
-        groups.setdefault(_group_key(run), []).append(run)
-    for group in groups.values():
-        start = time.perf_counter()
-        saes, histories = train_group(group, progress)
-        seconds = (time.perf_counter() - start) / len(group)
-        for run, sae, history in zip(group, saes, histories, strict=True):
-            sae.cfg.metadata.sae_failures_toy_run = asdict(run)
-            sae.cfg.metadata.training_seconds = seconds
+    """Inference SAEs for ``runs``: cached ones are loaded (verified), the rest trained in stacked groups.
 
-            def build(staged: Path, sae: Any = sae, history: list = history) -> None:
-                sae.save_inference_model(staged)
-                write_history(staged, history)
-
-            ensure_entry(run.path(), MARKER, build)
+    The entries of the runs to train stay locked while their group trains, so a second run
+    of the notebook waits for them instead of training them again.
+    """
+    with contextlib.ExitStack() as locks:
+        missing = []
+        for run in sorted(dict.fromkeys(runs), key=lambda r: str(r.path())):
+            locks.enter_context(entry_lock(run.path()))
+            remove_stale_staging(run.path())
+            if run.path().exists():
+                try:
+                    open_entry(run.path(), load_sae, LEGACY_MARKER)
+                    continue
+                except CacheCorruptedError as err:
+                    quarantine(run.path(), str(err))
+            missing.append(run)
+        groups: dict[tuple, list[ToyRun]] = {}
+        for run in missing:
+            groups.setdefault(_group_key(run), []).append(run)
+        for group in groups.values():
+            start = time.perf_counter()
+            saes, histories = train_group(group, progress)
+            seconds = (time.perf_counter() - start) / len(group)
+            for run, sae, history in zip(group, saes, histories, strict=True):
+                check_finite(sae.state_dict(), f"training {run.path().name} diverged: the trained SAE")
+                sae.cfg.metadata.sae_failures_toy_run = asdict(run)
+                sae.cfg.metadata.training_seconds = seconds
+                with atomic_path(run.path()) as staged:
+                    sae.save_inference_model(staged)
+                    write_history(staged, history)
+                    write_manifest(staged)
     return {run: load_toy_sae(run) for run in runs}
 
 
 def load_toy_sae(run: ToyRun) -> SAE:
-    return load_sae(run.path())
+    return open_entry(run.path(), load_sae, LEGACY_MARKER)
 
 
 def toy_history(run: ToyRun) -> list[dict[str, float]]:

@@ -21,16 +21,14 @@ from typing import Any, Protocol
 import torch
 from sae_lens import SAE
 from sae_lens.config import SAETrainerConfig
-from sae_lens.registry import SAE_TRAINING_CLASS_REGISTRY, get_sae_training_class
+from sae_lens.registry import get_sae_training_class
 from sae_lens.saes.sae import TrainStepInput
 from sae_lens.training.activation_scaler import ActivationScaler
 from sae_lens.training.sae_trainer import SAETrainer
 from tqdm.auto import tqdm
 
-from sae_failures.specs import SAESpec
+from sae_failures.specs import SAESpec, sparsity_field
 
-# The config field each family uses for its sparsity knob, in lookup order.
-SPARSITY_FIELDS = ("l1_coefficient", "k", "l0_coefficient")
 NORM_ESTIMATE_BATCHES = 8
 B_DEC_SAMPLE_BATCHES = 8  # batches of 4096 averaged for b_dec's starting point
 
@@ -45,23 +43,8 @@ class BatchSource(Protocol):
                 ) -> Iterator[torch.Tensor]: ...
 
 
-def known_variants() -> list[str]:
-    return sorted(SAE_TRAINING_CLASS_REGISTRY)
-
-
-def sparsity_field(config_class: type) -> str:
-    names = {f.name for f in dataclasses.fields(config_class)}
-    for name in SPARSITY_FIELDS:
-        if name in names:
-            return name
-    raise ValueError(f"{config_class.__name__} has none of the sparsity fields {SPARSITY_FIELDS}.")
-
-
 def build_training_sae(spec: SAESpec, d_in: int, device: str = "cpu") -> Any:
     """A fresh sae-lens training SAE for ``spec`` (seeded) on ``device``."""
-    if spec.variant not in SAE_TRAINING_CLASS_REGISTRY:
-        raise ValueError(f"Unknown SAE variant {spec.variant!r}. Valid variants: "
-                         f"{', '.join(known_variants())}.")
     sae_class, config_class = get_sae_training_class(spec.variant)
     valid = {f.name for f in dataclasses.fields(config_class)}
     options = dict(spec.options)

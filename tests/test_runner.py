@@ -1,0 +1,104 @@
+"""``make figures`` as a user meets it: one line per user error, failed notebooks marked, not hidden."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from sae_failures import notebook_runner
+from sae_failures.claims import FAILED_DIR
+
+
+def cli(*args, **env):
+    return subprocess.run([sys.executable, "-m", "sae_failures.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=120)
+
+
+@pytest.mark.parametrize("selection", [["07"], ["00", "07"]])
+def test_unknown_notebooks_get_one_line_and_nothing_runs(selection, tmp_data):
+    out = cli("figures", "--profile", "smoke", "--notebooks", *selection)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "error: No notebook matches '07'. Valid: " + ", ".join(nb.stem for nb in notebook_runner.notebooks()) + "."]
+    assert "running" not in out.stdout  # 00 was not run and 07 not dropped
+
+
+def test_unknown_profile_and_missing_network_get_one_line(tmp_data):
+    out = cli("figures", "--profile", "fast")
+    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+        "error: Unknown profile 'fast'. Valid profiles: smoke, offline, paper."]
+    out = cli("figures", "--profile", "paper", HF_HUB_OFFLINE="1")
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+    assert "needs the Hugging Face hub" in out.stderr and "profile='offline'" in out.stderr
+
+
+def write_notebook(path):
+    """A notebook that writes a claims table, or fails when SAE_FAILURES_TEST_FAIL is set."""
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "smoke"')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(
+        "import os\n"
+        "from sae_failures.claims import Claim, ClaimsTable\n"
+        "table = ClaimsTable('00_probe', profile, 'none')\n"
+        "table.add(Claim('T-1', 'probe', 'x', 'x', 'reproduced'))\n"
+        "if os.environ.get('SAE_FAILURES_TEST_FAIL'):\n"
+        "    raise ZeroDivisionError('the probe failed on purpose')\n"
+        "table.write()")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_a_failed_notebook_is_reported_in_one_line_and_its_old_claims_are_flagged(tmp_data, tmp_path, monkeypatch):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    write_notebook(notebooks / "00_probe.ipynb")
+    monkeypatch.setattr(notebook_runner, "NOTEBOOK_DIR", notebooks)
+    figures = tmp_data / "figures" / "smoke"
+
+    notebook_runner.run("smoke", update_committed=False)
+    good = json.loads((figures / "00_probe" / "claims.json").read_text())
+    assert good["claims"][0]["id"] == "T-1"
+
+    monkeypatch.setenv("SAE_FAILURES_TEST_FAIL", "1")
+    with pytest.raises(notebook_runner.NotebooksFailed) as failure:
+        notebook_runner.run("smoke", update_committed=False)
+    line = str(failure.value)
+    assert "\n" not in line and line.startswith("00_probe failed in cell [")
+    assert "ZeroDivisionError: the probe failed on purpose" in line
+    assert (figures / FAILED_DIR / "00_probe" / "00_probe.ipynb").exists()  # the traceback is kept
+    table = (figures / "CLAIMS.md").read_text()
+    assert "**Last run failed" in table and f"earlier run of {good['created']}" in table
+    assert json.loads((figures / "00_probe" / "claims.json").read_text()) == good  # not overwritten
+    assert not list(figures.glob(".*.running"))  # no staging left
+
+    monkeypatch.delenv("SAE_FAILURES_TEST_FAIL")
+    notebook_runner.run("smoke", update_committed=False)
+    assert not (figures / FAILED_DIR / "00_probe").exists()
+    assert "Last run failed" not in (figures / "CLAIMS.md").read_text()
+
+
+def test_two_runs_of_notebook_00_give_identical_claims(tmp_path, monkeypatch):
+    """Determinism end to end: two trainings of the quickstart SAE, the same claims.json bar time and commit."""
+    from sae_failures.paths import data_dir
+
+    shared = data_dir()  # the real cache: model, corpus and activations are shared, SAEs are not
+    claims = []
+    for run in ("a", "b"):
+        root = tmp_path / run
+        (root / "data").mkdir(parents=True)
+        for part in ("models", "corpus", "activations"):
+            (shared / part).mkdir(parents=True, exist_ok=True)
+            (root / "data" / part).symlink_to(shared / part)
+        monkeypatch.setenv("SAE_FAILURES_DATA", str(root / "data"))
+        monkeypatch.setenv("SAE_FAILURES_FIGURES", str(root / "figures"))
+        notebook_runner.run("smoke", ["00"], update_committed=False)
+        data = json.loads((root / "figures" / "smoke" / "00_quickstart" / "claims.json").read_text())
+        assert (root / "data" / "saes").exists()  # this run trained its own SAE
+        claims.append({k: v for k, v in data.items() if k not in ("created", "git_commit")})
+    assert claims[0] == claims[1]
