@@ -97,3 +97,16 @@ def test_collapse_streams_merges_redraws_and_keeps_other_outputs():
         ("stream", "stderr", "train: 100%| 2/2\n"), ("stream", "stdout", "loss 0.5\n"),
         ("execute_result", None, None)]
     assert "outputs" not in nb.cells[1]
+
+
+def test_compare_runs_ignores_provenance_and_names_what_differs(tmp_path, monkeypatch):
+    from sae_failures.claims import Claim, compare_runs
+
+    for run, measured in (("a", "1.0"), ("b", "1.0"), ("c", "2.0")):
+        monkeypatch.setenv("SAE_FAILURES_FIGURES", str(tmp_path / run))
+        table = ClaimsTable("01_x", "smoke", "m", setup={"tokens": 10})
+        table.add(Claim("X-1", "s", "p", measured, "reproduced"))
+        table.write()
+    a, b, c = (tmp_path / run / "smoke" for run in "abc")
+    assert compare_runs(a, b) == ["01_x: identical apart from created, git_commit"]
+    assert compare_runs(a, c) == ["01_x: differs in claims [X-1], setup []"]

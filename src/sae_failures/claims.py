@@ -130,3 +130,29 @@ def assemble(profile: str) -> Path:
     out = root / "CLAIMS.md"
     atomic_write_text(out, "\n".join(lines) + "\n")
     return out
+
+
+PROVENANCE_KEYS = ("created", "git_commit")
+
+
+def compare_runs(before: Path, after: Path) -> list[str]:
+    """One line per notebook: whether two runs' claims.json agree apart from when and at which
+    commit they were made, and, where not, which claims or setup entries differ."""
+    lines = []
+    for path in sorted(Path(before).glob("*/claims.json")):
+        other = Path(after) / path.parent.name / "claims.json"
+        if not other.exists():
+            lines.append(f"{path.parent.name}: missing in {after}")
+            continue
+        a, b = (json.loads(p.read_text()) for p in (path, other))
+        for data in (a, b):
+            for key in PROVENANCE_KEYS:
+                data.pop(key, None)
+        if a == b:
+            lines.append(f"{path.parent.name}: identical apart from {', '.join(PROVENANCE_KEYS)}")
+            continue
+        claims_a, claims_b = ({c["id"]: c for c in d["claims"]} for d in (a, b))
+        changed = [i for i in dict.fromkeys([*claims_a, *claims_b]) if claims_a.get(i) != claims_b.get(i)]
+        setup = sorted(k for k in set(a["setup"]) | set(b["setup"]) if a["setup"].get(k) != b["setup"].get(k))
+        lines.append(f"{path.parent.name}: differs in claims [{', '.join(changed)}], setup [{', '.join(setup)}]")
+    return lines

@@ -14,6 +14,9 @@ def main(argv: list[str] | None = None) -> int:
     fig = sub.add_parser("figures", help="run the notebooks for a profile")
     fig.add_argument("--profile", default="offline", help=f"one of {', '.join(PROFILES)}")
     fig.add_argument("--notebooks", nargs="*", help="name prefixes, e.g. 00 02 (default: all)")
+    cmp = sub.add_parser("compare", help="do two runs' claims.json agree? (figures/<profile> folders)")
+    cmp.add_argument("before")
+    cmp.add_argument("after")
     sub.add_parser("assets", help="fetch and convert the offline model and corpus")
     sub.add_parser("bench", help="throughput next to the matmul roofline")
     args = parser.parse_args(argv)
@@ -31,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
             for line in str(err).splitlines():
                 print(f"error: {line}", file=sys.stderr)
             return 1
+    elif args.command == "compare":
+        from sae_failures.claims import compare_runs
+
+        print("\n".join(compare_runs(args.before, args.after)))
     elif args.command == "assets":
         from sae_failures.corpus import brown_documents
         from sae_failures.model import OFFLINE_MODEL, load_model
