@@ -6,12 +6,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 PROFILE ?= offline
 NOTEBOOKS ?=
+SEEDS ?= 0 1 2
 STAMP := $(VENV)/.installed
 
-.PHONY: setup figures test lint pytest nbval bench clean-cache help
+.PHONY: setup figures seeds test lint pytest nbval bench clean-cache help
 
 help:
 	@echo "make figures [PROFILE=smoke|offline|paper] [NOTEBOOKS='00 02']  run notebooks, write figures/<profile>/"
+	@echo "make seeds [PROFILE=..] [SEEDS='0 1 2'] [NOTEBOOKS='01']    language-model notebooks at more seeds (cached parts)"
 	@echo "make test                                                     ruff + pytest + nbval (smoke profile)"
 	@echo "make bench                                                    throughput vs matmul roofline"
 	@echo "make setup                                                    create .venv and install everything"
@@ -32,6 +34,9 @@ $(STAMP): requirements.txt pyproject.toml
 
 figures: $(STAMP)
 	$(BIN)/python -m sae_failures.cli figures --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
+
+seeds: $(STAMP)
+	$(BIN)/python -m sae_failures.cli seeds --profile $(PROFILE) --seeds $(SEEDS) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

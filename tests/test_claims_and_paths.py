@@ -22,7 +22,17 @@ def test_claims_json_and_assembled_table(tmp_data):
     assert [c["id"] for c in data["claims"]] == ["X-1", "X-2"]
     assert data["setup"]["layer"] == 3
     text = assemble("smoke").read_text()
-    assert "| X-1 | a \\| b | 0.5 | 0.49 | reproduced | fig.png |  |" in text
+    assert "| X-1 | a \\| b | 0.5 | 0.49 | reproduced | seed 0 only | - | fig.png |  |" in text
+    assert "| X-2 | needs a judge | 0.3 | - | not_attempted | - | - |  | no LLM judge |" in text
+
+    # a later notebook rechecking X-1 over seeds and training fills in its columns
+    later = ClaimsTable("99_later", "smoke", "tiny")
+    later.record("X-1", "a | b", "0.5", "0.49, 0.51, 0.47", "partial", seeds="2/3 seeds",
+                 more_training="undecided: still moving")
+    later.write()
+    text = assemble("smoke").read_text()
+    assert "| X-1 | a \\| b | 0.5 | 0.49 | reproduced | 2/3 seeds | undecided: still moving | fig.png |  |" in text
+    assert "| X-1 | a \\| b | 0.5 | 0.49, 0.51, 0.47 | partial | 2/3 seeds | undecided: still moving |  |  |" in text
 
 
 def test_claims_reject_bad_rows():

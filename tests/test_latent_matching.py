@@ -84,6 +84,13 @@ def test_count_peaks_counts_separated_modes():
 
 def test_claim_verdicts_count_parts_and_seeds():
     both, one, none = {"a": True, "b": True}, {"a": True, "b": False}, {"a": False, "b": False}
-    assert bl.claim_verdict([both, both, both]) == ("reproduced", "held in 3/3 seeds; a 3/3, b 3/3")
-    assert bl.claim_verdict([both, one, none]) == ("partial", "held in 1/3 seeds; a 2/3, b 1/3")
-    assert bl.claim_verdict([none, none, none])[0] == "not_reproduced"
+    seeds, summary = bl.claim_verdict([both, both, both])
+    assert (seeds.held, seeds.n, seeds.verdict, summary) == (3, 3, "reproduced", "held in 3/3 seeds; a 3/3, b 3/3")
+    seeds, summary = bl.claim_verdict([both, one, none])
+    assert (seeds.verdict, summary) == ("partial", "held in 1/3 seeds; a 2/3, b 1/3")
+    # parts that held somewhere no longer make a claim partial: the whole claim held in 0/3
+    assert bl.claim_verdict([one, one, none])[0].verdict == "not_reproduced"
+    # ten seeds: 8/10 has a 90% Wilson interval above 1/2, 7/10 straddles it, 2/10 lies below
+    assert bl.claim_verdict([both] * 8 + [one] * 2)[0].verdict == "reproduced"
+    assert bl.claim_verdict([both] * 7 + [one] * 3)[0].verdict == "partial"
+    assert bl.claim_verdict([both] * 2 + [none] * 8)[0].verdict == "not_reproduced"

@@ -107,3 +107,50 @@ def test_checkpoints_start_at_initialisation_and_end_at_the_cached_sae(sparse_st
         assert torch.allclose(alignment_scores(sae), torch.ones(8), atol=1e-5)
     with pytest.raises(ValueError, match="without checkpoints"):
         load_checkpoints(dataclasses.replace(spec, checkpoints=0))
+
+
+def test_a_snapshot_of_a_long_run_is_the_shorter_run_under_a_constant_schedule(sparse_store):
+    """Training-length budgets read from one run: with the warm-up fixed in steps and no LR decay,
+    the snapshot after 4096 tokens of a 16384-token run is exactly the 4096-token run."""
+    store, _ = sparse_store
+    common = dict(width=8, sparsity=0.1, lr=3e-2, batch_size=256, lr_decay_frac=0.0, warm_up_steps=2, epochs=2)
+    long = SAESpec("standard", store.spec, n_tokens=16384, checkpoint_tokens=(4096, 8192), **common)
+    short = SAESpec("standard", store.spec, n_tokens=4096, **common)
+    get_sae(long, store)
+    snapshots = saes.load_checkpoints(long)
+    assert sorted(snapshots) == [4096, 8192, 16384]
+    alone = get_sae(short, store)
+    for name, value in alone.state_dict().items():
+        assert torch.equal(value, snapshots[4096].state_dict()[name]), name
+    assert not torch.equal(snapshots[16384].W_dec, alone.W_dec)  # it did go on training
+
+
+def test_checkpoint_budgets_are_checked_and_keep_old_keys(sparse_store):
+    store, _ = sparse_store
+    base = spec_for(store)
+    assert dataclasses.replace(base, checkpoint_tokens=(), warm_up_steps=None).key() == base.key()
+    with pytest.raises(ValueError, match="checkpoint_tokens must increase"):
+        dataclasses.replace(base, checkpoint_tokens=(8192, 4096))
+    with pytest.raises(ValueError, match="not both"):
+        dataclasses.replace(base, checkpoints=3, checkpoint_tokens=(4096,))
+    with pytest.raises(ValueError, match="warm_up_steps must be between 0 and the run's 128 steps"):
+        dataclasses.replace(base, warm_up_steps=500)
+
+
+def test_budget_saes_read_every_budget_from_one_run(sparse_store, monkeypatch):
+    from sae_failures import training_length
+
+    store, _ = sparse_store
+    assert training_length.doubling(4096, 16384) == (4096, 8192, 16384)
+    with pytest.raises(ValueError, match="not 4,096 doubled"):
+        training_length.doubling(4096, 12288)
+    spec = SAESpec("standard", store.spec, width=8, sparsity=0.1, n_tokens=4096, lr=3e-2, batch_size=256)
+    budgets = training_length.doubling(4096, 16384)
+    run = training_length.long_run(spec, budgets, store.n_tokens)
+    assert (run.n_tokens, run.epochs, run.checkpoint_tokens, run.lr_decay_frac) == (16384, 2, (4096, 8192), 0.0)
+    assert run.warm_up_steps == spec.sparsity_warm_up_steps == int(0.05 * 16)  # the short run's warm-up
+    by_budget = training_length.budget_saes(spec, budgets, store)
+    assert sorted(by_budget) == list(budgets)
+    monkeypatch.setattr(saes, "train_sae", lambda *a, **k: pytest.fail("trained again"))
+    again = training_length.budget_saes(spec, budgets, store)
+    assert torch.equal(again[8192].W_dec, by_budget[8192].W_dec)

@@ -1,8 +1,9 @@
 """Notebook 02's experiments (Chanin et al., broken latents and absorption) and their checks.
 
-Each experiment is a toy setup x an SAE architecture, trained at every seed. Every claim
-BL-1 .. BL-11 is a predicate over the trained SAEs of one seed, computed from the latent
-matching (``latent_matching``); a claim's verdict counts the seeds it held in.
+Each experiment is a toy setup x an SAE architecture, trained at every seed (the profile's
+``toy_seeds``). Every claim BL-1 .. BL-11 is a predicate over the trained SAEs of one seed,
+computed from the latent matching (``latent_matching``); a claim's verdict is read from the
+fraction of seeds it held in, with its Wilson interval (``seeds.SeedCount``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sae_failures.latent_matching import (
     latent_cosines,
     match,
 )
+from sae_failures.seeds import SeedCount
 from sae_failures.toy_data import ToySetup, build_dictionary, build_generator, get_setup
 from sae_failures.toy_training import ToyRun, aux_options
 
@@ -30,7 +32,6 @@ from sae_failures.toy_training import ToyRun, aux_options
 L1 = 1e-2
 LR = 2.4e-3
 BATCH_SIZE = 8192
-SEEDS = (0, 1, 2)
 BASE_SAMPLES = 100_000_000
 AUX_SAMPLES = 150_000_000
 EVAL_SAMPLES = 100_000
@@ -253,15 +254,14 @@ def bl11(tied_runs: list[Trained]) -> Check:
     return parts, "max |cos| between live latents: " + ", ".join(f"{k} {v:.3f}" for k, v in overlaps.items())
 
 
-def claim_verdict(parts_per_seed: list[dict[str, bool]]) -> tuple[str, str]:
-    """reproduced: every part in every seed; partial: some part in some seed; else not_reproduced.
-    Also a summary of how many seeds each part held in."""
+def claim_verdict(parts_per_seed: list[dict[str, bool]]) -> tuple[SeedCount, str]:
+    """The seeds the whole claim held in (its verdict is ``SeedCount.verdict``), and a summary
+    of how many seeds each part held in."""
     n = len(parts_per_seed)
     counts = {part: sum(p[part] for p in parts_per_seed) for part in parts_per_seed[0]}
-    whole = sum(all(p.values()) for p in parts_per_seed)
-    verdict = "reproduced" if whole == n else "partial" if any(counts.values()) else "not_reproduced"
-    summary = f"held in {whole}/{n} seeds; " + ", ".join(f"{part} {c}/{n}" for part, c in counts.items())
-    return verdict, summary
+    seeds = SeedCount.of([all(p.values()) for p in parts_per_seed])
+    summary = f"held in {seeds.held}/{n} seeds; " + ", ".join(f"{part} {c}/{n}" for part, c in counts.items())
+    return seeds, summary
 
 
 # ---- the claims table ---------------------------------------------------------------------------
@@ -330,10 +330,10 @@ def per_seed_table(outcomes: dict[str, list[Check]], seeds: list[int]) -> pd.Dat
 
 
 def claims(outcomes: dict[str, list[Check]]) -> list[Claim]:
-    """BL-1 .. BL-11 with ``claim_verdict`` over the seeds and the first seed's observations."""
+    """BL-1 .. BL-11 read from their seed counts, with the first seed's observations."""
     rows = []
     for claim, (statement, paper, evidence) in CLAIMS.items():
-        verdict, summary = claim_verdict([parts for parts, _ in outcomes[claim]])
-        rows.append(Claim(claim, statement, paper, f"{summary}. Seed 0: {outcomes[claim][0][1]}", verdict,
-                          evidence=evidence))
+        seeds, summary = claim_verdict([parts for parts, _ in outcomes[claim]])
+        rows.append(Claim(claim, statement, paper, f"{summary}. Seed 0: {outcomes[claim][0][1]}", seeds.verdict,
+                          evidence=evidence, seeds=str(seeds)))
     return rows

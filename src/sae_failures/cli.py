@@ -1,4 +1,4 @@
-"""Command line: ``python -m sae_failures.cli {figures,assets,bench}`` (what the Makefile calls)."""
+"""Command line: ``python -m sae_failures.cli {figures,seeds,compare,assets,bench}`` (what the Makefile calls)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     cmp = sub.add_parser("compare", help="do two runs' claims.json agree? (figures/<profile> folders)")
     cmp.add_argument("before")
     cmp.add_argument("after")
+    seeds = sub.add_parser("seeds", help="run (or find cached) the language-model notebooks at more seeds")
+    seeds.add_argument("--profile", default="offline", help=f"one of {', '.join(PROFILES)}")
+    seeds.add_argument("--seeds", nargs="+", type=int, required=True, help="e.g. 1 2")
+    seeds.add_argument("--notebooks", nargs="*", help="name prefixes, e.g. 01 03 (default: 00 01 03 04)")
     sub.add_parser("assets", help="fetch and convert the offline model and corpus")
     sub.add_parser("bench", help="throughput next to the matmul roofline")
     args = parser.parse_args(argv)
@@ -34,6 +38,18 @@ def main(argv: list[str] | None = None) -> int:
             for line in str(err).splitlines():
                 print(f"error: {line}", file=sys.stderr)
             return 1
+    elif args.command == "seeds":
+        from sae_failures.profiles import get_profile
+        from sae_failures.seed_runs import seed_counts, seed_outcomes
+
+        try:
+            get_profile(args.profile)
+            outcomes = seed_outcomes(args.profile, args.seeds, args.notebooks)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        for claim, count in seed_counts(outcomes).items():
+            print(f"{claim}: held in {count}")
     elif args.command == "compare":
         from sae_failures.claims import compare_runs
 

@@ -96,7 +96,7 @@ def commit_outputs(executed: Path, committed: Path) -> None:
 
 
 @contextlib.contextmanager
-def _figures_env(root: Path) -> Iterator[None]:
+def figures_env(root: Path) -> Iterator[None]:
     """Point the kernel's ``figures_dir`` at ``root`` while a notebook runs."""
     previous = os.environ.get("SAE_FAILURES_FIGURES")
     os.environ["SAE_FAILURES_FIGURES"] = str(root)
@@ -130,7 +130,7 @@ def run_one(nb: Path, profile: str, root: Path, update_committed: bool) -> float
     out = produced / nb.name
     start = time.perf_counter()
     try:
-        with _figures_env(staging):
+        with figures_env(staging):
             papermill.execute_notebook(str(nb), str(out), parameters={"profile": profile},
                                        kernel_name=KERNEL_NAME, cwd=str(NOTEBOOK_DIR), progress_bar=True)
     except Exception as err:  # papermill's own error, a dead kernel, a missing kernel ...

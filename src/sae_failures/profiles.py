@@ -103,6 +103,7 @@ class Profile:
     needs_network: bool = False
     sae_autocast: bool = False  # train LM SAEs with bf16 matmuls (2.5x faster on this CPU)
     toy_samples_scale: float = 1.0  # toy SAEs (notebook 02) train on this fraction of the posts' samples
+    toy_seeds: int = 10  # notebook 02 trains every setup at seeds 0 .. toy_seeds - 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -137,6 +138,7 @@ PROFILES: dict[str, Profile] = {
         default_layer=12,
         sae_autocast=True,
         toy_samples_scale=0.02,
+        toy_seeds=3,
         # offline's code paths on the smallest grids
         suppression=SuppressionSizes(toy_p=(0.05, 0.5), toy_m=(0.2, 1.0), layers=(6, 12),
                                      finetune_tokens=4_800, l1_from_post=False),

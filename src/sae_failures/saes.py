@@ -105,7 +105,7 @@ def import_release(spec: SAESpec, store: ActivationStore, staged: Path, device: 
 
 def load_checkpoints(spec: SAESpec, device: str = "cpu") -> dict[int, SAE]:
     """The snapshots saved while ``spec`` trained, by tokens seen, the final SAE included."""
-    if spec.checkpoints <= 0:
+    if not spec.checkpoint_steps():
         raise ValueError(f"{spec.path().name} was specified without checkpoints (checkpoints=0).")
     final = open_entry(spec.path(), lambda path: load_sae(path, device), LEGACY_MARKER)  # verifies every file
     folder = spec.path() / CHECKPOINT_DIR

@@ -100,6 +100,9 @@ class SAESpec:
     autocast: bool = False  # bf16 matmuls in the SAE's forward/backward (fp32 weights and Adam)
     checkpoints: int = 0  # also save this many evenly spaced snapshots, the first at initialisation
     epochs: int = 1  # passes over the stored activations that training may make (n_tokens / stored)
+    checkpoint_tokens: tuple[int, ...] = ()  # also snapshot after exactly these many tokens (replaces
+    # ``checkpoints``' even spacing): the budgets of a training-length study read from one run
+    warm_up_steps: int | None = None  # the sparsity warm-up in steps, instead of sparsity_warm_up_frac
 
     def __post_init__(self) -> None:
         """Reject a spec that cannot describe a trained SAE before anything is loaded or written."""
@@ -118,6 +121,14 @@ class SAESpec:
                  "sparsity_warm_up_frac and lr_decay_frac are fractions of training, between 0 and 1.")
         _require(self.epochs >= 1, f"epochs must be at least 1, got {self.epochs}.")
         _require(self.checkpoints >= 0, f"checkpoints must be 0 or more, got {self.checkpoints}.")
+        _require(not (self.checkpoints and self.checkpoint_tokens),
+                 "Give checkpoints (evenly spaced) or checkpoint_tokens (exact budgets), not both.")
+        _require(all(self.batch_size <= t < self.n_tokens for t in self.checkpoint_tokens)
+                 and list(self.checkpoint_tokens) == sorted(set(self.checkpoint_tokens)),
+                 f"checkpoint_tokens must increase, each at least one batch ({self.batch_size}) and below "
+                 f"n_tokens {self.n_tokens}, got {list(self.checkpoint_tokens)}.")
+        _require(self.warm_up_steps is None or 0 <= self.warm_up_steps <= self.n_steps,
+                 f"warm_up_steps must be between 0 and the run's {self.n_steps} steps, got {self.warm_up_steps}.")
         if sparsity_field(get_sae_training_class(self.variant)[1]) == "k":
             _require(float(self.sparsity).is_integer() and 1 <= self.sparsity <= self.width,
                      f"{self.variant} keeps k latents: sparsity must be a whole number from 1 to the width "
@@ -131,7 +142,8 @@ class SAESpec:
 
     def key(self) -> str:
         fields = self.to_dict()
-        defaults = {"autocast": False, "checkpoints": 0, "epochs": 1}
+        defaults = {"autocast": False, "checkpoints": 0, "epochs": 1, "checkpoint_tokens": (),
+                    "warm_up_steps": None}
         for name, default in defaults.items():  # specs keep the keys they had before these fields
             if fields[name] == default:
                 del fields[name]
@@ -150,8 +162,15 @@ class SAESpec:
     def is_release(self) -> bool:
         return self.init_from.startswith(RELEASE_PREFIX)
 
+    @property
+    def sparsity_warm_up_steps(self) -> int:
+        return self.warm_up_steps if self.warm_up_steps is not None else int(self.sparsity_warm_up_frac * self.n_steps)
+
     def checkpoint_steps(self) -> list[int]:
-        """Steps before which a snapshot is taken: 0 (the initialisation) and evenly after it."""
+        """Steps before which a snapshot is taken: each of ``checkpoint_tokens`` (whole batches), or
+        0 (the initialisation) and evenly after it."""
+        if self.checkpoint_tokens:
+            return [t // self.batch_size for t in self.checkpoint_tokens]
         if self.checkpoints <= 0:
             return []
         return sorted({round(i * self.n_steps / self.checkpoints) for i in range(self.checkpoints)})

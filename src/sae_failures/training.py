@@ -56,7 +56,7 @@ def build_training_sae(spec: SAESpec, d_in: int, device: str = "cpu") -> Any:
     kwargs: dict[str, Any] = {field_name: int(spec.sparsity) if field_name == "k" else spec.sparsity}
     warm_field = {"l1_coefficient": "l1_warm_up_steps", "l0_coefficient": "l0_warm_up_steps"}.get(field_name)
     if warm_field in valid:
-        kwargs[warm_field] = int(spec.sparsity_warm_up_frac * spec.n_steps)
+        kwargs[warm_field] = spec.sparsity_warm_up_steps
     cfg = config_class(d_in=d_in, d_sae=spec.width, device=device, **kwargs, **options)
     cfg.metadata.hook_name = spec.activations.hook
     cfg.metadata.model_name = spec.activations.model

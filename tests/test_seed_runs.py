@@ -1,0 +1,99 @@
+"""Seed runs: a notebook rerun at other seeds, cached by its code, and the seed counts read from it."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pandas as pd
+import pytest
+
+from sae_failures import seed_runs
+from sae_failures.seeds import SeedCount
+
+
+def write_probe(path, body: str = "") -> None:
+    """A notebook whose claim T-1 holds at even seeds only; each execution appends a line to a log."""
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "smoke"\nseed = 0')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(
+        "import os\n"
+        "from sae_failures.claims import Claim, ClaimsTable\n"
+        "open(os.environ['PROBE_LOG'], 'a').write(f'{seed}\\n')\n"
+        "table = ClaimsTable('00_quickstart', profile, 'none')\n"
+        "table.add(Claim('T-1', 'probe', 'x', f'seed {seed}', 'reproduced' if seed % 2 == 0 else 'partial'),\n"
+        "          Claim('T-2', 'probe', 'x', '-', 'not_attempted', notes='needs a judge'))\n"
+        "table.write()\n" + body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def probe(tmp_data, tmp_path, monkeypatch):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    write_probe(notebooks / "00_quickstart.ipynb")
+    from sae_failures import notebook_runner
+
+    monkeypatch.setattr(notebook_runner, "NOTEBOOK_DIR", notebooks)
+    monkeypatch.setenv("PROBE_LOG", str(tmp_path / "runs.log"))
+    return notebooks / "00_quickstart.ipynb", tmp_path / "runs.log"
+
+
+def test_the_code_key_follows_code_cells_and_package_sources_only(tmp_path):
+    nb_path, package = tmp_path / "nb.ipynb", tmp_path / "pkg"
+    package.mkdir()
+    (package / "a.py").write_text("x = 1\n")
+    write_probe(nb_path)
+    key = seed_runs.code_key(nb_path, package)
+
+    nb = nbformat.read(nb_path, as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell("prose"))
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="an output")]
+    nbformat.write(nb, nb_path)
+    assert seed_runs.code_key(nb_path, package) == key  # committing outputs keeps seed runs
+
+    (package / "a.py").write_text("x = 2\n")
+    assert seed_runs.code_key(nb_path, package) != key
+    (package / "a.py").write_text("x = 1\n")
+    nb.cells[1].source += "\n# changed"
+    nbformat.write(nb, nb_path)
+    assert seed_runs.code_key(nb_path, package) != key
+
+
+def test_seed_runs_execute_once_and_count_seeds(probe):
+    nb_path, log = probe
+    outcomes = seed_runs.seed_outcomes("smoke", [0, 1, 2], ["00"])
+    assert log.read_text().split() == ["0", "1", "2"]
+    assert outcomes.loc[("T-1", 1), "measured"] == "seed 1"
+    counts = seed_runs.seed_counts(outcomes)
+    assert counts == {"T-1": SeedCount(2, 3)}  # not_attempted T-2 is no seed's verdict
+    assert counts["T-1"].verdict == "partial"
+
+    seed_runs.seed_outcomes("smoke", [0, 1, 2], ["00"])
+    assert log.read_text().split() == ["0", "1", "2"]  # served from the cache
+
+    entry = seed_runs.seed_run_path(nb_path, "smoke", 1)
+    claims = next(entry.glob("*/*/claims.json"))
+    data = json.loads(claims.read_text())
+    data["claims"][0]["verdict"] = "reproduced"  # a tampered result is not served
+    claims.write_text(json.dumps(data))
+    again = seed_runs.seed_outcomes("smoke", [1], ["00"])
+    assert again.loc[("T-1", 1), "verdict"] == "partial"
+    assert log.read_text().split() == ["0", "1", "2", "1"]
+
+
+def test_only_language_model_notebooks_have_seed_runs(probe):
+    nb_path, log = probe
+    write_probe(nb_path.parent / "02_broken_latents.ipynb")  # the toys run their own seeds
+    with pytest.raises(ValueError, match=r"No language-model notebook among \['02'\]. Valid: 00_quickstart"):
+        seed_runs.seed_outcomes("smoke", [0], ["02"])
+    assert not log.exists()
+
+
+def test_seed_counts_read_reproduced_as_held():
+    frame = pd.DataFrame({"claim": ["A", "A", "A", "B", "B", "B"], "seed": [0, 1, 2] * 2,
+                          "verdict": ["reproduced"] * 3 + ["partial", "not_reproduced", "reproduced"]}
+                         ).set_index(["claim", "seed"])
+    assert seed_runs.seed_counts(frame) == {"A": SeedCount(3, 3), "B": SeedCount(1, 3)}
