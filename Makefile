@@ -7,13 +7,15 @@ BIN := $(VENV)/bin
 PROFILE ?= offline
 NOTEBOOKS ?=
 SEEDS ?= 0 1 2
+FAMILY ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: setup figures seeds test lint pytest nbval bench clean-cache help
+.PHONY: setup figures seeds lengths test lint pytest nbval bench clean-cache help
 
 help:
 	@echo "make figures [PROFILE=smoke|offline|paper] [NOTEBOOKS='00 02']  run notebooks, write figures/<profile>/"
 	@echo "make seeds [PROFILE=..] [SEEDS='0 1 2'] [NOTEBOOKS='01']    language-model notebooks at more seeds (cached parts)"
+	@echo "make lengths FAMILY=alignment [SEEDS='0'] [PROFILE=..]       one part of notebook 05's training-length study"
 	@echo "make test                                                     ruff + pytest + nbval (smoke profile)"
 	@echo "make bench                                                    throughput vs matmul roofline"
 	@echo "make setup                                                    create .venv and install everything"
@@ -37,6 +39,9 @@ figures: $(STAMP)
 
 seeds: $(STAMP)
 	$(BIN)/python -m sae_failures.cli seeds --profile $(PROFILE) --seeds $(SEEDS) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
+
+lengths: $(STAMP)
+	$(BIN)/python -m sae_failures.cli lengths --profile $(PROFILE) --family $(FAMILY) --seeds $(SEEDS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

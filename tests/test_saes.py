@@ -1,6 +1,7 @@
 import dataclasses
 import hashlib
 import json
+import shutil
 
 import pytest
 import torch
@@ -154,3 +155,19 @@ def test_budget_saes_read_every_budget_from_one_run(sparse_store, monkeypatch):
     monkeypatch.setattr(saes, "train_sae", lambda *a, **k: pytest.fail("trained again"))
     again = training_length.budget_saes(spec, budgets, store)
     assert torch.equal(again[8192].W_dec, by_budget[8192].W_dec)
+
+
+def test_a_budget_entry_is_the_snapshot_under_its_own_spec(sparse_store, monkeypatch):
+    from sae_failures import training_length
+
+    store, _ = sparse_store
+    spec = SAESpec("standard", store.spec, width=8, sparsity=0.1, n_tokens=4096, lr=3e-2, batch_size=256)
+    budgets = (4096, 8192, 16384)
+    short = training_length.budget_entry(spec, budgets, 8192, store)
+    assert (short.n_tokens, short.checkpoint_tokens, short.warm_up_steps) == (8192, (), 0)
+    cached = SAE.load_from_disk(short.path())
+    assert torch.equal(cached.W_dec, training_length.budget_saes(spec, budgets, store)[8192].W_dec)
+    assert max(r["tokens"] for r in training_history(short)) <= 8192
+    # training that spec outright gives the same SAE: the entry is what its spec says it is
+    shutil.rmtree(short.path())
+    assert torch.equal(get_sae(short, store).W_dec, cached.W_dec)

@@ -38,6 +38,10 @@ def test_decided_needs_settled_or_receding_training():
     assert str(Decision(SeedCount(0, 3), rising)).startswith("undecided: 0/3 seeds")
     assert "still moving toward the paper's 0.9 at 2M tokens (+0.1" in str(rising)
     assert Decision(SeedCount(0, 3), receding).decided and "moving away" in str(receding)
+    no_number = TrainingTrend((1_000_000, 2_000_000), (0.5, 0.6), tolerance=0.01)
+    assert str(no_number) == "still changing at 2M tokens (+0.1 over 1M -> 2M tokens)" and not no_number.moving_away
+    threshold = TrainingTrend((1_000_000, 2_000_000), (0.5, 0.6), 0.01, paper=2.0, target_name="the rule's threshold")
+    assert str(threshold).startswith("still moving toward the rule's threshold 2 at 2M")
     assert not Decision(SeedCount(2, 3), settled).decided  # the seeds disagree
     assert Decision(SeedCount(3, 3), None).decided  # read at one budget: seeds alone
 

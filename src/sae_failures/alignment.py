@@ -300,9 +300,14 @@ def ab1(toys: pd.DataFrame) -> Claim:
                  f"{int(toys.dead.sum())} died", verdict(n_perfect > 0 and error < AB1_TOLERANCE))
 
 
+def ab2_bimodal(modes: pd.DataFrame) -> dict[str, bool]:
+    """AB-2 per SAE: bimodal, with a mode near 0 and one near 1."""
+    return {name: bool(r.bimodal and r.low_mean < AB2_LOW_MODE_BELOW and abs(r.high_mean - 1) < AB2_HIGH_MODE_WITHIN)
+            for name, r in modes.iterrows()}
+
+
 def ab2(modes: pd.DataFrame) -> Claim:
-    ok = {name: bool(r.bimodal and r.low_mean < AB2_LOW_MODE_BELOW and abs(r.high_mean - 1) < AB2_HIGH_MODE_WITHIN)
-          for name, r in modes.iterrows()}
+    ok = ab2_bimodal(modes)
     return Claim("AB-2", "Alignment scores are bimodal (modes near 0 and 1) for standard, TopK, Gated and JumpReLU SAEs",
                  "bimodal for all four (histograms)",
                  "; ".join(f"{n}: means {r.low_mean:.2f}/{r.high_mean:.2f}, weights {r.low_weight:.2f}/{r.high_weight:.2f}, "
@@ -338,6 +343,14 @@ def ab5() -> Claim:
                  "not_attempted", notes="needs an LLM judge for autointerpretability scores; none is available offline")
 
 
+def ab11() -> Claim:
+    return Claim("AB-11", "Aligned training beats standard training at spurious-correlation removal (SAEBench SCR, 65K latents)",
+                 "better on Pythia-160M; on Gemma-2-2B comparable at small L0, better at larger L0", "not measured",
+                 "not_attempted",
+                 notes="needs the bias_in_bios dataset and SAEBench's SCR (a SHIFT-style ablation with probes) at 65K "
+                       "latents: the paper tier's work, not implemented here; offline there is no such dataset")
+
+
 def ab6(deviation: float, n_snapshots: int, parameters: dict[str, int], width: int) -> Claim:
     fewer = parameters["standard"] - parameters["aligned"]
     return Claim("AB-6", "Aligned training keeps every a_i = 1 throughout training, with fewer parameters",
@@ -346,17 +359,19 @@ def ab6(deviation: float, n_snapshots: int, parameters: dict[str, int], width: i
                  verdict(deviation < AB6_TOLERANCE and fewer == width))
 
 
-def ab7(sweep: pd.DataFrame, init_check: pd.DataFrame, n_eval_tokens: int) -> Claim:
+def ab7(sweep: pd.DataFrame, init_check: pd.DataFrame | None, n_eval_tokens: int) -> Claim:
+    """``init_check``: the decoder-init diagnostic (``init_norm_check``), reported in the notes, or None."""
     dead = sweep.groupby(["width", "variant"]).n_dead.apply(list).unstack()
     total = sweep.groupby("variant").n_dead.sum()
+    diagnostic = "" if init_check is None else "; diagnostic, decoder init norm " + ", ".join(
+        f"{r.variant} L1 {r.l1:g} at {r.decoder_init_norm:g}: {r.n_dead} dead (L0 {r.l0:.0f})"
+        for r in init_check.itertuples())
     return Claim("AB-7", "Aligned training eliminates dead latents", "standard ~20% dead, aligned 0 (4096)",
                  "; ".join(f"w{w}: standard {r.standard} vs aligned {r.aligned} dead" for w, r in dead.iterrows()),
                  verdict(total.aligned == 0 and total.standard > 0,
                          partially=total.standard > 0 and total.aligned < total.standard),
                  evidence="ab7_ab8_standard_vs_aligned.png",
-                 notes=f"dead = never active on {n_eval_tokens:,} held-out tokens; diagnostic, decoder init norm "
-                       + ", ".join(f"{r.variant} L1 {r.l1:g} at {r.decoder_init_norm:g}: {r.n_dead} dead (L0 {r.l0:.0f})"
-                                   for r in init_check.itertuples()))
+                 notes=f"dead = never active on {n_eval_tokens:,} held-out tokens{diagnostic}")
 
 
 def ab8(comparison: pd.DataFrame) -> Claim:

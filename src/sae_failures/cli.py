@@ -1,4 +1,4 @@
-"""Command line: ``python -m sae_failures.cli {figures,seeds,compare,assets,bench}`` (what the Makefile calls)."""
+"""Command line: ``python -m sae_failures.cli {figures,seeds,lengths,compare,assets,bench}`` (what the Makefile calls)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,10 @@ def main(argv: list[str] | None = None) -> int:
     seeds.add_argument("--profile", default="offline", help=f"one of {', '.join(PROFILES)}")
     seeds.add_argument("--seeds", nargs="+", type=int, required=True, help="e.g. 1 2")
     seeds.add_argument("--notebooks", nargs="*", help="name prefixes, e.g. 01 03 (default: 00 01 03 04)")
+    lengths = sub.add_parser("lengths", help="train and measure one part of notebook 05's training-length study")
+    lengths.add_argument("--profile", default="offline", help=f"one of {', '.join(PROFILES)}")
+    lengths.add_argument("--family", required=True, help="suppression, alignment, alignment_sweeps or gated")
+    lengths.add_argument("--seeds", nargs="+", type=int, required=True, help="e.g. 0 1 2")
     sub.add_parser("assets", help="fetch and convert the offline model and corpus")
     sub.add_parser("bench", help="throughput next to the matmul roofline")
     args = parser.parse_args(argv)
@@ -50,6 +54,21 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         for claim, count in seed_counts(outcomes).items():
             print(f"{claim}: held in {count}")
+    elif args.command == "lengths":
+        from sae_failures.profiles import get_profile
+        from sae_failures.scale_and_seeds import FAMILIES, family_results
+
+        try:
+            settings = get_profile(args.profile)
+            if args.family not in FAMILIES:
+                raise ValueError(f"Unknown family {args.family!r}. Valid: {', '.join(FAMILIES)}.")
+            for seed in args.seeds:
+                for row in family_results(settings, args.family, seed):
+                    print(f"seed {seed} {row['claim']} {row['tokens']:>10,} tokens: {row['quantity']:.4g} "
+                          f"({row['verdict']})")
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     elif args.command == "compare":
         from sae_failures.claims import compare_runs
 

@@ -3,7 +3,8 @@
 Notebooks take ``profile`` as a papermill parameter and read everything that scales from
 the profile, so a profile means the same thing in every notebook; no module or notebook
 switches on a profile's name. Shared sizes are top-level fields; each study has its own
-section (``suppression`` for notebook 01, ``alignment`` for 03, ``gated`` for 04).
+section (``suppression`` for notebook 01, ``alignment`` for 03, ``gated`` for 04, ``scale``
+for 05).
 Dictionary sizes are absolute (an int) or a multiple of the SAE's input width
 (``TimesD``), resolved by the study against the model at hand.
 """
@@ -84,6 +85,29 @@ class GatedSizes:
 
 
 @dataclass(frozen=True)
+class ScaleSizes:
+    """Notebook 05 (scale and seeds): how many seeds, which budgets, which sweep points.
+
+    Budgets double from the first to the last (``training_length.doubling``). The long runs
+    use fewer sweep points than notebooks 03 and 04 (the points named here); everything
+    else is the notebooks' own setup.
+    """
+
+    seeds: int  # every language-model claim at the notebooks' sizes, and every long run
+    seed_notebooks: tuple[str, ...]  # the language-model notebooks rerun at every seed
+    budgets: tuple[int, int]  # first and last budget of the single-SAE claims
+    sweep_budgets: tuple[int, int]  # first and last budget of the sweep claims
+    alignment_sweep_l1: dict[str, tuple[float, ...]]  # AB-7, per variant, at notebook 03's width
+    topk_ks: tuple[int, ...]  # AB-9
+    gated_baseline_l1: tuple[float, ...]  # GS-3 / GS-4 / GS-7
+    gated_l1: tuple[float, ...]  # GS-3 / GS-4, and every GS-6 ablation
+    gated_sites: tuple[str, ...]  # labels of notebook 04's sites for GS-3 / GS-4 (GS-6 / GS-7: its ablation site)
+
+
+LM_NOTEBOOKS = ("00_quickstart", "01_feature_suppression", "03_alignment_bimodality", "04_gated_sae_pareto")
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str
@@ -100,6 +124,7 @@ class Profile:
     suppression: SuppressionSizes
     alignment: AlignmentSizes
     gated: GatedSizes
+    scale: ScaleSizes
     needs_network: bool = False
     sae_autocast: bool = False  # train LM SAEs with bf16 matmuls (2.5x faster on this CPU)
     toy_samples_scale: float = 1.0  # toy SAEs (notebook 02) train on this fraction of the posts' samples
@@ -149,6 +174,10 @@ PROFILES: dict[str, Profile] = {
         gated=GatedSizes(sites=_smollm2_sites(OFFLINE_MODEL), gated_width=TimesD(1), sweep_tokens=24_000,
                          baseline_l1=GATED_BASELINE_L1[::2], gated_l1=GATED_L1[::2],
                          ablation_site="resid 12", rescale_shift_tokens=12_000),
+        scale=ScaleSizes(seeds=1, seed_notebooks=LM_NOTEBOOKS[:1], budgets=(8192, 16384),
+                         sweep_budgets=(8192, 16384), alignment_sweep_l1={"standard": (2.0,), "aligned": (0.8,)},
+                         topk_ks=(16, 128), gated_baseline_l1=(1.5, 4.0), gated_l1=(2.5, 6.5),
+                         gated_sites=("resid 12",)),
     ),
     "offline": Profile(
         name="offline",
@@ -178,6 +207,13 @@ PROFILES: dict[str, Profile] = {
         gated=GatedSizes(sites=_smollm2_sites(OFFLINE_MODEL), gated_width=TimesD(4 / BASELINE_WIDTH_FACTOR),
                          sweep_tokens=400_000, baseline_l1=GATED_BASELINE_L1, gated_l1=GATED_L1,
                          ablation_site="resid 12", rescale_shift_tokens=200_000),
+        # 16 x the notebooks' 1M tokens for the single-SAE claims, 8 x their 500k / 400k for
+        # the sweeps, at two or three points per variant; GS-4 also at attn 3, where it fell short
+        scale=ScaleSizes(seeds=3, seed_notebooks=LM_NOTEBOOKS, budgets=(1_000_000, 16_000_000),
+                         sweep_budgets=(250_000, 4_000_000),
+                         alignment_sweep_l1={"standard": (2.0, 5.0), "aligned": (0.8, 1.5)}, topk_ks=(16, 128),
+                         gated_baseline_l1=(1.5, 2.5, 4.0), gated_l1=(2.5, 4.0, 6.5),
+                         gated_sites=("resid 12", "attn 3")),
     ),
     "paper": Profile(
         name="paper",
@@ -215,6 +251,12 @@ PROFILES: dict[str, Profile] = {
                      (("resid", "hook_resid_post"), ("mlp", "hook_mlp_out"), ("attn", "hook_attn_out")))),
             gated_width=TimesD(8), sweep_tokens=10_000_000, baseline_l1=GATED_BASELINE_L1, gated_l1=GATED_L1,
             ablation_site=f"resid {PAPER_LAYER}", rescale_shift_tokens=2_000_000),
+        # the papers' token counts: 10M-160M stored tokens repeated up to 16 times (streaming: issue 17)
+        scale=ScaleSizes(seeds=3, seed_notebooks=LM_NOTEBOOKS, budgets=(10_000_000, 160_000_000),
+                         sweep_budgets=(10_000_000, 160_000_000),
+                         alignment_sweep_l1={"standard": (2.0, 5.0), "aligned": (0.8, 1.5)}, topk_ks=(16, 128),
+                         gated_baseline_l1=(1.5, 2.5, 4.0), gated_l1=(2.5, 4.0, 6.5),
+                         gated_sites=(f"resid {PAPER_LAYER}", f"attn {PAPER_LAYER}")),
     ),
 }
 

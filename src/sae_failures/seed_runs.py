@@ -26,11 +26,20 @@ from tqdm.auto import tqdm
 
 from sae_failures.cache import CacheCorruptedError, ensure_entry
 from sae_failures.paths import REPO_ROOT, data_dir
+from sae_failures.profiles import LM_NOTEBOOKS
 from sae_failures.seeds import SeedCount
 
-LM_NOTEBOOKS = ("00_quickstart", "01_feature_suppression", "03_alignment_bimodality", "04_gated_sae_pareto")
 PACKAGE_DIR = REPO_ROOT / "src" / "sae_failures"
 CLAIMS_FILE = "claims.json"
+
+
+def package_digest(package: Path | None = None) -> str:
+    """sha256 over the package's ``.py`` files: what every cached result computed by this code shares."""
+    package = package or PACKAGE_DIR
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def code_key(notebook: Path, package: Path | None = None) -> str:
@@ -38,13 +47,10 @@ def code_key(notebook: Path, package: Path | None = None) -> str:
 
     Outputs and markdown are left out, so committing an executed notebook keeps its seed runs.
     """
-    package = package or PACKAGE_DIR
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(package_digest(package).encode())
     for cell in nbformat.read(notebook, as_version=4).cells:
         if cell.cell_type == "code":
             digest.update(cell.source.encode() + b"\0")
-    for path in sorted(package.rglob("*.py")):
-        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 
@@ -90,7 +96,8 @@ def seed_outcomes(profile: str, seeds: Sequence[int], selected: Sequence[str] | 
     for nb, seed in tqdm([(nb, s) for nb in chosen for s in seeds], desc="seed runs"):
         data = run_seed(nb, profile, seed)
         rows += [{"claim": c["id"], "seed": seed, "notebook": nb.stem, "verdict": c["verdict"],
-                  "measured": c["measured"], "git_commit": data["git_commit"]} for c in data["claims"]]
+                  "measured": c["measured"], "statement": c["statement"], "paper_value": c["paper_value"],
+                  "git_commit": data["git_commit"]} for c in data["claims"]]
     return pd.DataFrame(rows).set_index(["claim", "seed"])
 
 

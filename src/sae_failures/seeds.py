@@ -72,7 +72,8 @@ class TrainingTrend:
     tokens: tuple[int, ...]  # increasing, each twice the one before
     values: tuple[float, ...]
     tolerance: float  # a change smaller than this over the last doubling counts as settled
-    paper: float | None = None  # the paper's value, when it is a number
+    paper: float | None = None  # the paper's value, or the rule's threshold where the paper gives a direction
+    target_name: str = "the paper's"  # what ``paper`` is, in words
 
     def __post_init__(self) -> None:
         if len(self.tokens) < 2 or len(self.tokens) != len(self.values):
@@ -98,9 +99,9 @@ class TrainingTrend:
         if self.settled:
             return f"settled ({change}, tolerance {self.tolerance:g})"
         if self.moving_away:
-            return f"moving away from the paper's {self.paper:g} ({change})"
-        toward = f"toward the paper's {self.paper:g}" if self.paper is not None else "still changing"
-        return f"still moving {toward} at {_tokens(self.tokens[-1])} tokens ({change})"
+            return f"moving away from {self.target_name} {self.paper:g} ({change})"
+        moving = f"still moving toward {self.target_name} {self.paper:g}" if self.paper is not None else "still changing"
+        return f"{moving} at {_tokens(self.tokens[-1])} tokens ({change})"
 
 
 def _tokens(n: int) -> str:
@@ -124,6 +125,6 @@ class Decision:
 
     def __str__(self) -> str:
         state = "decided" if self.decided else "undecided"
-        why = "seed interval straddles 1/2" if not self.seeds.one_sided else (
-            "one budget only" if self.trend is None else str(self.trend))
-        return f"{state}: {self.seeds}; {why}"
+        why = ["seed interval straddles 1/2"] if not self.seeds.one_sided else []
+        why.append("one budget only" if self.trend is None else str(self.trend))
+        return f"{state}: {self.seeds}; {'; '.join(why)}"

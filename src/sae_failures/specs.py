@@ -123,10 +123,10 @@ class SAESpec:
         _require(self.checkpoints >= 0, f"checkpoints must be 0 or more, got {self.checkpoints}.")
         _require(not (self.checkpoints and self.checkpoint_tokens),
                  "Give checkpoints (evenly spaced) or checkpoint_tokens (exact budgets), not both.")
-        _require(all(self.batch_size <= t < self.n_tokens for t in self.checkpoint_tokens)
+        _require(all(t == 0 or self.batch_size <= t < self.n_tokens for t in self.checkpoint_tokens)
                  and list(self.checkpoint_tokens) == sorted(set(self.checkpoint_tokens)),
-                 f"checkpoint_tokens must increase, each at least one batch ({self.batch_size}) and below "
-                 f"n_tokens {self.n_tokens}, got {list(self.checkpoint_tokens)}.")
+                 f"checkpoint_tokens must increase, each 0 (the initialisation) or at least one batch "
+                 f"({self.batch_size}) and below n_tokens {self.n_tokens}, got {list(self.checkpoint_tokens)}.")
         _require(self.warm_up_steps is None or 0 <= self.warm_up_steps <= self.n_steps,
                  f"warm_up_steps must be between 0 and the run's {self.n_steps} steps, got {self.warm_up_steps}.")
         if sparsity_field(get_sae_training_class(self.variant)[1]) == "k":

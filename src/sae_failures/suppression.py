@@ -138,6 +138,8 @@ def l1_from_post(c: float, activation_scale: float, d: int) -> float:
     return c * activation_scale * d
 
 
+POST_L1 = 2e-3  # the post's c (notebook 01's parameter ``post_l1``; used where ``l1_from_post``)
+
 # Dictionary sizes of sae-lens releases the paper profile can start from (the release's
 # config is only readable over the network; 32,768 = 64 x 512 is the size reported for
 # pythia-70m-deduped-res-sm by its users). A wrong value fails at import, naming the right one.

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from sae_lens import SAE
 
 from sae_failures.activations import ActivationStore
-from sae_failures.saes import get_sae, load_checkpoints
+from sae_failures.cache import ensure_entry, load_sae, write_history
+from sae_failures.saes import LEGACY_MARKER, get_sae, load_checkpoints, training_history
 from sae_failures.specs import SAESpec
 
 
@@ -44,8 +45,30 @@ def long_run(spec: SAESpec, budgets: Sequence[int], stored_tokens: int) -> SAESp
 
 def budget_saes(spec: SAESpec, budgets: Sequence[int], store: ActivationStore, device: str = "cpu"
                 ) -> dict[int, SAE]:
-    """The SAE after each budget (tokens asked for -> SAE), from ``long_run``'s one cached run."""
+    """The SAE after each budget (tokens asked for -> SAE), from ``long_run``'s one cached run.
+    A budget of 0 is the initialisation."""
     run = long_run(spec, budgets, store.n_tokens)
     get_sae(run, store, device=device)
     snapshots = load_checkpoints(run, device=device)
     return {b: snapshots[b // run.batch_size * run.batch_size] for b in sorted(budgets)}
+
+
+def budget_spec(spec: SAESpec, budgets: Sequence[int], tokens: int, stored_tokens: int) -> SAESpec:
+    """The run of ``tokens`` that ``long_run``'s snapshot at ``tokens`` is: the same schedule, stopped there."""
+    return dataclasses.replace(long_run(spec, budgets, stored_tokens), n_tokens=tokens, checkpoint_tokens=())
+
+
+def budget_entry(spec: SAESpec, budgets: Sequence[int], tokens: int, store: ActivationStore,
+                 device: str = "cpu") -> SAESpec:
+    """``budget_spec``, cached from the long run's snapshot (not trained again), so that a
+    fine-tune can start from it (``SAESpec.init_from``). Returns the spec."""
+    run, short = long_run(spec, budgets, store.n_tokens), budget_spec(spec, budgets, tokens, store.n_tokens)
+
+    def build(staged) -> None:
+        sae = budget_saes(spec, budgets, store, device)[tokens]
+        sae.cfg.metadata.sae_failures_spec = short.to_dict()
+        sae.save_model(staged)
+        write_history(staged, [row for row in training_history(run) if row["tokens"] <= short.n_tokens])
+
+    ensure_entry(short.path(), build, lambda path: load_sae(path, device), LEGACY_MARKER)
+    return short

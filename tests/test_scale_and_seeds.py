@@ -1,0 +1,84 @@
+"""Notebook 05's read-outs on hand-made rows with known answers (the measurements themselves
+run in the smoke notebook; their building blocks are tested in test_saes)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from sae_failures import scale_and_seeds as scale
+from sae_failures.claims import VERDICTS
+from sae_failures.profiles import PROFILES
+from sae_failures.training_length import doubling
+
+
+def length_rows(claim: str, values_by_seed: dict[int, list[float]], verdicts: dict[int, str],
+                tokens=(1_000_000, 2_000_000, 4_000_000)) -> pd.DataFrame:
+    return pd.DataFrame([{"claim": claim, "seed": seed, "tokens": t, "quantity": v, "heldout_ev": 0.9,
+                          "verdict": verdicts[seed] if t == tokens[-1] else "not_reproduced", "measured": "-",
+                          "statement": f"{claim} statement", "paper_value": "p"}
+                         for seed, values in values_by_seed.items() for t, v in zip(tokens, values, strict=True)])
+
+
+def outcomes(verdicts: dict[str, list[str]]) -> pd.DataFrame:
+    return pd.DataFrame([{"claim": c, "seed": s, "verdict": v, "measured": "-", "statement": f"{c} statement",
+                          "paper_value": "p", "git_commit": "abc"}
+                         for c, vs in verdicts.items() for s, v in enumerate(vs)]).set_index(["claim", "seed"])
+
+
+def test_a_settled_quantity_with_one_sided_seeds_is_decided():
+    # AB-4 (tolerance 0.02): mean over seeds 0.10, 0.30, 0.31 -> last doubling +0.01: settled
+    rows = length_rows("AB-4", {0: [0.1, 0.3, 0.30], 1: [0.1, 0.3, 0.32], 2: [0.1, 0.3, 0.31]},
+                       {0: "not_reproduced", 1: "not_reproduced", 2: "not_reproduced"})
+    d = scale.decision("AB-4", rows)
+    assert d.trend.values == pytest.approx((0.1, 0.3, 0.31)) and d.trend.tokens == (1_000_000, 2_000_000, 4_000_000)
+    assert d.decided and d.verdict == "not_reproduced" and d.seeds.held == 0
+    assert str(d).startswith("decided: 0/3 seeds") and "settled" in str(d)
+
+
+def test_a_quantity_still_climbing_toward_the_paper_is_undecided():
+    rows = length_rows("AB-4", {s: [0.1, 0.3, 0.5] for s in range(3)}, {s: "partial" for s in range(3)})
+    d = scale.decision("AB-4", rows)
+    assert not d.decided
+    assert "still moving toward the paper's 0.65 at 4M tokens" in str(d)
+    # a claim with only a direction in the paper is read against its rule's threshold
+    fs9 = scale.decision("FS-9", length_rows("FS-9", {0: [0.3, 0.5, 0.8]}, {0: "not_reproduced"}))
+    assert "toward the rule's threshold 1" in str(fs9)
+
+
+def test_claims_join_seed_runs_and_length_study():
+    seeds = outcomes({"QS-1": ["reproduced"] * 3, "AB-4": ["not_reproduced"] * 3,
+                      "AB-5": ["not_attempted"] * 3, "FS-2": ["reproduced", "partial", "reproduced"]})
+    rows = length_rows("AB-4", {s: [0.1, 0.3, 0.5] for s in range(3)}, {s: "reproduced" for s in range(3)})
+    made = {c.id: c for c in scale.claims(seeds, rows)}
+    assert list(made) == ["QS-1", "AB-4", "FS-2"]  # AB-5 could not be judged at any seed
+    assert made["QS-1"].verdict == "reproduced" and made["QS-1"].seeds.startswith("3/3 seeds")
+    assert made["FS-2"].verdict == "partial"  # 2/3 straddles 1/2
+    ab4 = made["AB-4"]
+    assert ab4.verdict == "reproduced"  # from the longest budget's seeds, not the 1M notebook runs
+    assert ab4.seeds.startswith("0/3 seeds") and "3/3 seeds (90% Wilson 0.53-1.00) at 4M tokens" in ab4.seeds
+    assert ab4.more_training.startswith("undecided") and "1M 0.1, 2M 0.3, 4M 0.5" in ab4.measured
+    assert all(c.verdict in VERDICTS for c in made.values())
+
+
+def test_length_table_orders_claims_and_names_budgets():
+    rows = pd.concat([length_rows("GS-3", {0: [0.05, 0.04, 0.03]}, {0: "not_reproduced"}),
+                      length_rows("FS-4", {0: [1.2, 1.4, 1.5]}, {0: "partial"})])
+    table = scale.length_table(rows)
+    assert list(table.index) == ["FS-4", "GS-3"]
+    assert list(table.columns) == ["quantity", "1M", "2M", "4M", "decision"]
+
+
+def test_every_profile_has_doubling_budgets_and_known_sweep_sites():
+    for profile in PROFILES.values():
+        sizes = profile.scale
+        assert len(doubling(*sizes.budgets)) >= 2 and len(doubling(*sizes.sweep_budgets)) >= 2
+        assert set(sizes.gated_sites) <= {s.label for s in profile.gated.sites}
+        assert set(sizes.alignment_sweep_l1) == {"standard", "aligned"}
+    offline = PROFILES["offline"].scale
+    first, last = offline.budgets
+    assert last >= 16_000_000 and last // first >= 16 and len(doubling(first, last)) >= 4  # issue 15's floor
+    first, last = offline.sweep_budgets
+    assert last >= 4_000_000 and last // first >= 16 and offline.seeds >= 3
+    with pytest.raises(ValueError, match="Unknown family 'bogus'"):
+        scale.family_results(PROFILES["smoke"], "bogus", 0)
