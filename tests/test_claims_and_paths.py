@@ -120,3 +120,24 @@ def test_compare_runs_ignores_provenance_and_names_what_differs(tmp_path, monkey
     a, b, c = (tmp_path / run / "smoke" for run in "abc")
     assert compare_runs(a, b) == ["01_x: identical apart from created, git_commit"]
     assert compare_runs(a, c) == ["01_x: differs in claims [X-1], setup []"]
+
+
+def test_compare_runs_reads_empty_new_claim_fields_as_absent(tmp_path, monkeypatch):
+    """A run written before Claim had ``seeds`` / ``more_training`` agrees with one that leaves them empty."""
+    from sae_failures.claims import Claim, compare_runs
+
+    monkeypatch.setenv("SAE_FAILURES_FIGURES", str(tmp_path / "new"))
+    table = ClaimsTable("01_x", "smoke", "m", setup={"tokens": 10})
+    table.add(Claim("X-1", "s", "p", "1.0", "reproduced"))
+    path = table.write()
+    old = json.loads(path.read_text())
+    for c in old["claims"]:
+        del c["seeds"], c["more_training"]
+    (tmp_path / "old" / "smoke" / "01_x").mkdir(parents=True)
+    (tmp_path / "old" / "smoke" / "01_x" / "claims.json").write_text(json.dumps(old))
+    assert compare_runs(tmp_path / "old" / "smoke", tmp_path / "new" / "smoke") == [
+        "01_x: identical apart from created, git_commit"]
+    old["claims"][0]["seeds"] = "3/3 seeds"
+    (tmp_path / "old" / "smoke" / "01_x" / "claims.json").write_text(json.dumps(old))
+    assert compare_runs(tmp_path / "old" / "smoke", tmp_path / "new" / "smoke") == [
+        "01_x: differs in claims [X-1], setup []"]

@@ -147,11 +147,13 @@ def assemble(profile: str) -> Path:
 
 
 PROVENANCE_KEYS = ("created", "git_commit")
+OPTIONAL_FIELDS = ("seeds", "more_training")  # Claim fields added later: empty is the same as absent
 
 
 def compare_runs(before: Path, after: Path) -> list[str]:
     """One line per notebook: whether two runs' claims.json agree apart from when and at which
-    commit they were made, and, where not, which claims or setup entries differ."""
+    commit they were made, and, where not, which claims or setup entries differ. A claim
+    field added later (``OPTIONAL_FIELDS``) that is empty counts as absent."""
     lines = []
     for path in sorted(Path(before).glob("*/claims.json")):
         other = Path(after) / path.parent.name / "claims.json"
@@ -165,7 +167,11 @@ def compare_runs(before: Path, after: Path) -> list[str]:
         if a == b:
             lines.append(f"{path.parent.name}: identical apart from {', '.join(PROVENANCE_KEYS)}")
             continue
-        claims_a, claims_b = ({c["id"]: c for c in d["claims"]} for d in (a, b))
+        claims_a, claims_b = ({c["id"]: {k: v for k, v in c.items() if k not in OPTIONAL_FIELDS or v}
+                               for c in d["claims"]} for d in (a, b))
+        if claims_a == claims_b and a["setup"] == b["setup"] and {**a, "claims": 0} == {**b, "claims": 0}:
+            lines.append(f"{path.parent.name}: identical apart from {', '.join(PROVENANCE_KEYS)}")
+            continue
         changed = [i for i in dict.fromkeys([*claims_a, *claims_b]) if claims_a.get(i) != claims_b.get(i)]
         setup = sorted(k for k in set(a["setup"]) | set(b["setup"]) if a["setup"].get(k) != b["setup"].get(k))
         lines.append(f"{path.parent.name}: differs in claims [{', '.join(changed)}], setup [{', '.join(setup)}]")
