@@ -67,3 +67,64 @@ def test_spec_key_changes_with_every_field():
                 ActivationSpec("m", "h", "c", "train", 8, 101, "float32"),
                 ActivationSpec("m", "h", "c", "train", 8, 100, "bfloat16")]
     assert len({base.key(), *(v.key() for v in variants)}) == 5
+
+
+def test_harvest_stores_each_hook_at_its_own_width(offline_model, tmp_data):
+    # blocks.0.mlp.hook_post is d_mlp = 1536 wide; sizing it with d_model (576) broke GELU-1L's harvest.
+    specs = [ActivationSpec("smollm2-135m-offline", hook, "brown", "heldout", 32, 64, "float32")
+             for hook in ("blocks.0.hook_resid_post", "blocks.0.mlp.hook_post")]
+    stores = harvest(offline_model, specs, batch_contexts=4)
+    assert [(s.tensor().shape, s.d) for s in stores] == [((64, 576), 576), ((64, 1536), 1536)]
+
+
+def test_harvest_says_what_it_will_write_and_refuses_a_disk_too_small(offline_model, tmp_data, monkeypatch,
+                                                                       capsys):
+    import shutil
+    from collections import namedtuple
+
+    spec = ActivationSpec("smollm2-135m-offline", "blocks.0.hook_resid_post", "brown", "heldout", 32, 1000,
+                          "float32")
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10**9, 10**9 - 10**5, 10**5))
+    with pytest.raises(OSError, match=r"Not enough disk for the harvest: 0\.0023 GB needed .* 0\.0001 GB free"):
+        harvest(offline_model, [spec])
+    assert "1 hook(s), 0.0023 GB to write" in capsys.readouterr().out
+    assert not spec.path().exists()
+    monkeypatch.undo()
+    monkeypatch.setenv("SAE_FAILURES_DATA", str(tmp_data / "data"))
+    assert harvest(offline_model, [spec])[0].tensor().shape == (1000, 576)  # 2.3 MB: 576 x 4 bytes x 1000
+
+
+def _within(seconds: int, fn):
+    """``fn()``, or a failure (not a hang) after ``seconds``: the bug below looped forever."""
+    import signal
+
+    def stop(*_):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        return fn()
+    finally:
+        signal.alarm(0)
+
+
+def test_b_dec_starts_at_the_mean_of_a_store_smaller_than_one_sample_batch(tmp_data):
+    from sae_failures.training import init_b_dec_to_mean
+
+    acts = torch.randn(1000, 4) + torch.tensor([3.0, -2.0, 0.5, 1.0])  # 1000 < the 4096-row sample batch
+    store = write_store(acts)
+
+    class Bias:
+        b_dec = torch.nn.Parameter(torch.zeros(4))
+
+    sae = Bias()
+    _within(20, lambda: init_b_dec_to_mean(sae, store, scale=2.0, seed=0))
+    assert torch.allclose(sae.b_dec.data, 2.0 * acts.mean(0), atol=1e-5)
+
+
+def test_a_batch_larger_than_the_store_is_refused_not_looped_on(tmp_data):
+    store = write_store(torch.zeros(100, 2))
+    with pytest.raises(ValueError, match="Batches of 256 rows cannot be drawn from the 100 rows.*1 to 100"):
+        _within(20, lambda: next(store.batches(256, seed=0)))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -173,6 +174,9 @@ class ActivationStore:
         Stops after ``n_samples`` rows if given, else runs forever (sae-lens's trainer
         pulls exactly what it needs).
         """
+        if not 0 < batch_size <= self.n_tokens:
+            raise ValueError(f"Batches of {batch_size} rows cannot be drawn from the {self.n_tokens} rows "
+                             f"of {self.spec.hook}: valid batch sizes are 1 to {self.n_tokens}.")
         rng = np.random.default_rng(seed)
         served = 0
         while True:
@@ -211,14 +215,37 @@ def harvest(model: HookedTransformer, specs: Sequence[ActivationSpec],
     return [ActivationStore(s) for s in specs]
 
 
+def hook_widths(model: HookedTransformer, hooks: Sequence[str], context_size: int) -> dict[str, int]:
+    """Each hook point's width, from one short forward pass (an MLP's ``hook_post`` is d_mlp, not d_model)."""
+    ids = torch.zeros((1, min(context_size, 4)), dtype=torch.long, device=model.cfg.device)
+    stop = max(hook_layer(h) for h in hooks) + 1
+    _, cache = model.run_with_cache(ids, names_filter=list(hooks), stop_at_layer=stop)
+    return {h: int(cache[h].shape[-1]) for h in hooks}
+
+
+def check_disk(needed: dict[str, int], folder: Path) -> None:
+    """Print the bytes a harvest will write; refuse (one line) when ``folder``'s disk cannot hold them."""
+    total = sum(needed.values())
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    print(f"harvest: {len(needed)} hook(s), {total / 1e9:.3g} GB to write under {folder} "
+          f"({free / 1e9:.1f} GB free)")
+    if total > free:
+        raise OSError(f"Not enough disk for the harvest: {total / 1e9:.3g} GB needed under {folder}, "
+                      f"{free / 1e9:.3g} GB free. Free space, point SAE_FAILURES_DATA at a larger disk, "
+                      "or ask for fewer tokens.")
+
+
 def _harvest_missing(model: HookedTransformer, specs: Sequence[ActivationSpec],
                      batch_contexts: int) -> None:
     first = specs[0]
-    contexts = contexts_for(model, first)
     hooks = [s.hook for s in specs]
-    stop = max(hook_layer(h) for h in hooks) + 1
-    d = model.cfg.d_model
+    widths = hook_widths(model, hooks, first.context_size)
     storage = _STORAGE[first.dtype]
+    check_disk({h: first.n_tokens * w * np.dtype(storage).itemsize for h, w in widths.items()},
+               first.path().parent)
+    contexts = contexts_for(model, first)
+    stop = max(hook_layer(h) for h in hooks) + 1
     separator = document_separator_id(model)
     with contextlib.ExitStack() as stack:
         staged = {s.hook: stack.enter_context(atomic_path(s.path())) for s in specs}
@@ -226,7 +253,7 @@ def _harvest_missing(model: HookedTransformer, specs: Sequence[ActivationSpec],
         for hook, folder in staged.items():
             folder.mkdir()
             arrays[hook] = np.lib.format.open_memmap(
-                folder / ACTS_FILE, mode="w+", dtype=storage, shape=(first.n_tokens, d))
+                folder / ACTS_FILE, mode="w+", dtype=storage, shape=(first.n_tokens, widths[hook]))
         written = dict.fromkeys(hooks, 0)  # each hook drops its own sink positions
         bar = tqdm(total=first.n_tokens, desc=f"harvest {len(hooks)} hook(s) to block {stop - 1}",
                    unit="tok", unit_scale=True)
@@ -252,7 +279,7 @@ def _harvest_missing(model: HookedTransformer, specs: Sequence[ActivationSpec],
                                f"{first.n_tokens} were requested.")
         for spec in specs:
             arrays[spec.hook].flush()
-            meta = {**asdict(spec), "d": d, "storage": np.dtype(storage).name,
+            meta = {**asdict(spec), "d": widths[spec.hook], "storage": np.dtype(storage).name,
                     "excluded_positions": f"separator token {separator} and rows with norm > "
                     f"{SINK_NORM_RATIO}x the batch median (attention sinks)"}
             (staged[spec.hook] / META_FILE).write_text(json.dumps(meta, indent=1))

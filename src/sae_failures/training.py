@@ -30,14 +30,17 @@ from tqdm.auto import tqdm
 from sae_failures.specs import SAESpec, sparsity_field
 
 NORM_ESTIMATE_BATCHES = 8
-B_DEC_SAMPLE_BATCHES = 8  # batches of 4096 averaged for b_dec's starting point
+B_DEC_SAMPLE_BATCH, B_DEC_SAMPLE_BATCHES = 4096, 8  # rows averaged for b_dec's starting point
 
 
 class BatchSource(Protocol):
-    """Where training activations come from: width ``d`` and seeded shuffled batches."""
+    """Where training activations come from: width ``d``, ``n_tokens`` rows, seeded shuffled batches."""
 
     @property
     def d(self) -> int: ...
+
+    @property
+    def n_tokens(self) -> int: ...
 
     def batches(self, batch_size: int, seed: int, n_samples: int | None = None
                 ) -> Iterator[torch.Tensor]: ...
@@ -82,7 +85,8 @@ def init_b_dec_to_mean(sae: Any, source: BatchSource, scale: float, seed: int) -
     Residual streams have a large mean; from b_dec = 0 the first hundreds of steps are
     spent learning it and short runs end worse than predicting the mean (FVU > 1).
     """
-    batches = source.batches(4096, seed=seed + 1, n_samples=B_DEC_SAMPLE_BATCHES * 4096)
+    batch = min(B_DEC_SAMPLE_BATCH, source.n_tokens)  # a source smaller than one batch is averaged whole
+    batches = source.batches(batch, seed=seed + 1, n_samples=B_DEC_SAMPLE_BATCHES * batch)
     sample = torch.cat(list(batches))
     sae.b_dec.data.copy_((sample.mean(0) * scale).to(sae.b_dec))
 
