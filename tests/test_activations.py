@@ -126,5 +126,5 @@ def test_b_dec_starts_at_the_mean_of_a_store_smaller_than_one_sample_batch(tmp_d
 
 def test_a_batch_larger_than_the_store_is_refused_not_looped_on(tmp_data):
     store = write_store(torch.zeros(100, 2))
-    with pytest.raises(ValueError, match="Batches of 256 rows cannot be drawn from the 100 rows.*1 to 100"):
+    with pytest.raises(ValueError, match=r"Batches of 256 rows cannot be drawn from the 100 rows.*1 to 100"):
         _within(20, lambda: next(store.batches(256, seed=0)))

@@ -42,6 +42,7 @@ from sae_failures.cache import (
     write_manifest,
 )
 from sae_failures.corpus import iter_texts
+from sae_failures.devices import to_numpy
 from sae_failures.model import document_separator_id
 from sae_failures.paths import atomic_path
 from sae_failures.profiles import Profile
@@ -269,7 +270,7 @@ def _harvest_missing(model: HookedTransformer, specs: Sequence[ActivationSpec],
                     raise RuntimeError(f"The model produced non-finite activations at {hook}; nothing was cached.")
                 if first.dtype == "bfloat16":
                     acts = acts.to(torch.bfloat16).view(torch.int16)
-                arrays[hook][written[hook]:written[hook] + len(acts)] = acts.numpy().view(storage)
+                arrays[hook][written[hook]:written[hook] + len(acts)] = to_numpy(acts).view(storage)
                 written[hook] += len(acts)
             bar.update(min(written.values()) - bar.n)
         bar.close()

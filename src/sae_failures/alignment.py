@@ -19,7 +19,13 @@ from sae_lens.saes.standard_sae import StandardTrainingSAE, StandardTrainingSAEC
 
 from sae_failures.activations import ActivationStore
 from sae_failures.claims import Claim, verdict
-from sae_failures.metrics import alignment_scores, bimodality, encode_decode, reconstruction_metrics
+from sae_failures.devices import to_numpy
+from sae_failures.metrics import (
+    alignment_scores,
+    bimodality,
+    firing_frequency,
+    reconstruction_metrics,
+)
 from sae_failures.network import require_network
 from sae_failures.profiles import AlignmentSizes, Profile, resolve
 from sae_failures.saes import get_sae
@@ -191,14 +197,13 @@ def max_cosine_similarity(W_dec: torch.Tensor, reference_W_dec: torch.Tensor) ->
     """For each decoder row, its largest cosine with any row of ``reference_W_dec`` (AB-4's MCS)."""
     a = torch.nn.functional.normalize(W_dec.detach().float(), dim=-1)
     b = torch.nn.functional.normalize(reference_W_dec.detach().float(), dim=-1)
-    return torch.cat([(chunk @ b.T).max(-1).values for chunk in a.split(1024)]).numpy()
+    return to_numpy(torch.cat([(chunk @ b.T).max(-1).values for chunk in a.split(1024)]))
 
 
 def latent_table(sae: SAE, x_eval: torch.Tensor) -> pd.DataFrame:
     """Per latent: alignment score, firing frequency on ``x_eval``, and dead / rare flags."""
-    feature_acts, _ = encode_decode(sae, x_eval)
-    frequency = (feature_acts > 0).float().mean(0).numpy()
-    return pd.DataFrame({"alignment": alignment_scores(sae).numpy(), "frequency": frequency,
+    frequency = firing_frequency(sae, x_eval)
+    return pd.DataFrame({"alignment": to_numpy(alignment_scores(sae)), "frequency": frequency,
                          "dead": frequency == 0, "rare": (frequency > 0) & (frequency < RARE_FREQUENCY)})
 
 

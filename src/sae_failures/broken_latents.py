@@ -16,6 +16,7 @@ import torch
 from sae_lens import SAE
 
 from sae_failures.claims import Claim
+from sae_failures.devices import to_numpy
 from sae_failures.latent_matching import (
     Matching,
     count_peaks,
@@ -107,7 +108,7 @@ class Trained:
         return self.sae.encode(torch.as_tensor(x)[None])[0]
 
     def peaks(self) -> list[int]:
-        return [count_peaks(self.acts[:, j].numpy()) for j in range(self.acts.shape[1])]
+        return [count_peaks(to_numpy(self.acts[:, j])) for j in range(self.acts.shape[1])]
 
     def max_latent_overlap(self) -> float:
         live = np.flatnonzero(self.matching.live)

@@ -16,7 +16,7 @@ from sae_lens import SAE
 
 from sae_failures.claims import Claim, verdict
 from sae_failures.frontiers import compare_variants, gain_at_matched_l0, l0_ratios
-from sae_failures.metrics import encode_decode
+from sae_failures.metrics import EVAL_BATCH
 from sae_failures.profiles import BASELINE_WIDTH_FACTOR, GatedSizes, resolve
 from sae_failures.specs import ActivationSpec, SAESpec, cache_relpath
 from sae_failures.training import fit_fixed_batch
@@ -123,15 +123,21 @@ def jumprelu_check(gated: SAE, x: torch.Tensor) -> JumpReLUCheck:
     as pi_gate > 0 and as W_mag x' + b_mag > theta; where pi_gate is within rounding of 0 the
     two float expressions can fall on opposite sides of the jump, so those entries are
     reported apart rather than hidden in a maximum."""
-    f_gated, _ = encode_decode(gated, x)
-    f_jump, _ = encode_decode(gated_as_jumprelu(gated), x)
-    pi_gate = gated.process_sae_in(x) @ gated.W_enc + gated.b_gate
-    diff = (f_gated - f_jump).abs()
-    mismatched = diff > 1e-5
-    return JumpReLUCheck(
-        n_entries=diff.numel(), n_mismatched=int(mismatched.sum()),
-        max_gate_at_mismatch=float(pi_gate[mismatched].abs().max()) if mismatched.any() else 0.0,
-        max_difference_elsewhere=float(diff[~mismatched].max()))
+    jump = gated_as_jumprelu(gated)
+    n_entries = n_mismatched = 0
+    gate_at_mismatch = difference_elsewhere = 0.0
+    for chunk in x.split(EVAL_BATCH):  # one batch at a time, on the SAE's device
+        xc = chunk.to(gated.device)
+        diff = (gated.encode(xc) - jump.encode(xc)).abs()
+        pi_gate = gated.process_sae_in(xc) @ gated.W_enc + gated.b_gate
+        mismatched = diff > 1e-5
+        n_entries += diff.numel()
+        n_mismatched += int(mismatched.sum())
+        if mismatched.any():
+            gate_at_mismatch = max(gate_at_mismatch, float(pi_gate[mismatched].abs().max()))
+        difference_elsewhere = max(difference_elsewhere, float(diff[~mismatched].max()))
+    return JumpReLUCheck(n_entries=n_entries, n_mismatched=n_mismatched, max_gate_at_mismatch=gate_at_mismatch,
+                         max_difference_elsewhere=difference_elsewhere)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from sae_lens import SAE
 
+from sae_failures.devices import to_numpy
+
 CLEAN_COS = 0.99
 COMPONENT_COS = 0.1
 PEAK_BINS = 60
@@ -28,18 +30,18 @@ def _unit(rows: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def cosines(sae: SAE, features: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """(encoder within the features' span, decoder) cosine of every latent with every feature, [K, F]."""
-    f = _unit(features.float())
+    f = _unit(features.float().to(sae.W_dec.device))
     in_span = sae.W_enc.T.float() @ torch.linalg.pinv(f) @ f  # encoder rows projected onto span(features)
     enc = _unit(in_span) @ f.T
     dec = _unit(sae.W_dec.float()) @ f.T
-    return enc.numpy(), dec.numpy()
+    return to_numpy(enc), to_numpy(dec)
 
 
 @torch.no_grad()
 def latent_cosines(sae: SAE) -> np.ndarray:
     """Decoder-decoder cosine matrix [K, K] (BL-11: tied latents are mutually orthogonal)."""
     w = _unit(sae.W_dec.float())
-    return (w @ w.T).numpy()
+    return to_numpy(w @ w.T)
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ class Matching:
 def match(sae: SAE, features: torch.Tensor, acts: torch.Tensor, clean_cos: float = CLEAN_COS) -> Matching:
     """Classify every latent; ``acts`` [N, K] are its activations on an evaluation sample."""
     enc, dec = cosines(sae, features)
-    live = (acts > 0).any(dim=0).numpy()
+    live = to_numpy((acts > 0).any(dim=0))
     both = np.minimum(enc, dec)
     clean_for = tuple(int(both[j].argmax()) if live[j] and both[j].max() >= clean_cos else None
                       for j in range(len(live)))

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from sae_lens import SAE
 
+from sae_failures.devices import to_numpy
+
 
 def l0(feature_acts: torch.Tensor) -> float:
     """Mean number of non-zero latents per token."""
@@ -122,10 +124,14 @@ def ce_loss_recovered(h_clean: float, h_sae: float, h_zero: float) -> float:
     return (h_zero - h_sae) / (h_zero - h_clean)
 
 
+EVAL_BATCH = 8192  # tokens per evaluation batch; memory holds one batch's latents, not all of them
+
+
 @torch.no_grad()
-def encode_decode(sae: SAE, x: torch.Tensor, batch_size: int = 8192
+def encode_decode(sae: SAE, x: torch.Tensor, batch_size: int = EVAL_BATCH
                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Latents and reconstructions of ``x``, in batches on the SAE's device, returned on the CPU."""
+    """Latents and reconstructions of every row of ``x``, on the CPU: for small ``x`` only (both are
+    held whole). Metrics over many tokens stream instead (``reconstruction_metrics``, ``latent_firing``)."""
     acts, recons = [], []
     for chunk in x.split(batch_size):
         f = sae.encode(chunk.to(sae.device))
@@ -134,20 +140,58 @@ def encode_decode(sae: SAE, x: torch.Tensor, batch_size: int = 8192
     return torch.cat(acts), torch.cat(recons)
 
 
-def reconstruction_metrics(sae: SAE, x: torch.Tensor) -> dict[str, float]:
-    """L0, MSE, FVU, explained variance, L2 ratio, gamma and dead fraction on ``x``."""
-    f, x_hat = encode_decode(sae, x)
-    dead = dead_latents(f)
+@torch.no_grad()
+def latent_firing(sae: SAE, x: torch.Tensor, batch_size: int = EVAL_BATCH) -> tuple[np.ndarray, np.ndarray]:
+    """Per latent: on how many rows of ``x`` it fires (> 0), and the sum of its activations there.
+
+    Batch by batch on the SAE's device, so peak memory does not grow with the number of tokens.
+    """
+    count = total = None
+    for chunk in x.split(batch_size):
+        f = sae.encode(chunk.to(sae.device)).float()
+        active = f > 0
+        c, t = active.sum(0), (f * active).sum(0, dtype=torch.float64)
+        count, total = (c, t) if count is None else (count + c, total + t)
+    return to_numpy(count), to_numpy(total)
+
+
+def firing_frequency(sae: SAE, x: torch.Tensor) -> np.ndarray:
+    """Per latent: the fraction of rows of ``x`` on which it fires."""
+    return latent_firing(sae, x)[0] / x.shape[0]
+
+
+@torch.no_grad()
+def reconstruction_metrics(sae: SAE, x: torch.Tensor, batch_size: int = EVAL_BATCH) -> dict[str, float]:
+    """L0, MSE, FVU, explained variance, L2 ratio, gamma and dead fraction on ``x``.
+
+    The same quantities as ``l0``, ``mse``, ``fvu``, ... on the whole of ``x``, accumulated batch by
+    batch in float64 on the SAE's device: peak memory is one batch's, however many tokens.
+    """
+    sums = dict.fromkeys(("l0", "sq_err", "x_sq", "l2_ratio", "xhat_sq", "dot"), 0.0)
+    x_sum = fired = None
+    for chunk in x.split(batch_size):
+        xc = chunk.to(sae.device)
+        f = sae.encode(xc)
+        xh, x64 = sae.decode(f).double(), xc.double()
+        sums["l0"] += float((f != 0).sum())
+        sums["sq_err"] += float((x64 - xh).pow(2).sum())
+        sums["x_sq"] += float(x64.pow(2).sum())
+        sums["l2_ratio"] += float((xh.norm(dim=-1) / x64.norm(dim=-1)).sum())
+        sums["xhat_sq"] += float(xh.pow(2).sum())
+        sums["dot"] += float((xh * x64).sum())
+        part, on = x64.sum(0), (f != 0).any(0)
+        x_sum, fired = (part, on) if x_sum is None else (x_sum + part, fired | on)
+    n = x.shape[0]
+    variance = sums["x_sq"] - float(x_sum.pow(2).sum()) / n  # E||x - mean||^2, times n
+    dead = ~fired
     return {
-        "l0": l0(f),
-        "mse": mse(x, x_hat),
-        "fvu": fvu(x, x_hat),
-        "explained_variance": explained_variance(x, x_hat),
-        "l2_ratio": l2_ratio(x, x_hat),
-        "gamma": relative_reconstruction_bias(x, x_hat),
+        "l0": sums["l0"] / n,
+        "mse": sums["sq_err"] / n,
+        "fvu": sums["sq_err"] / variance,
+        "explained_variance": 1.0 - sums["sq_err"] / variance,
+        "l2_ratio": sums["l2_ratio"] / n,
+        "gamma": sums["xhat_sq"] / sums["dot"],
         "dead_fraction": float(dead.float().mean()),
         "n_dead": int(dead.sum()),
-        "n_eval_tokens": int(x.shape[0]),
+        "n_eval_tokens": int(n),
     }
-
-

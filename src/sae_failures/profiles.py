@@ -11,8 +11,10 @@ Dictionary sizes are absolute (an int) or a multiple of the SAE's input width
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import os
+from dataclasses import asdict, dataclass, field, replace
 
+from sae_failures.devices import AUTO, resolve_device
 from sae_failures.specs import Site
 
 
@@ -113,7 +115,7 @@ class Profile:
     description: str
     model: str  # key understood by sae_failures.model.load_model
     corpus: str  # key understood by sae_failures.corpus.iter_texts
-    device: str
+    device: str  # "auto" here; ``get_profile`` resolves it (cuda, then mps, then cpu) or takes an override
     model_dtype: str  # dtype of the language model's forward passes (harvest, CE splicing)
     context_size: int  # tokens per packed context, position 0 included
     train_tokens: int  # activations harvested for SAE training (position 0 excluded)
@@ -147,13 +149,14 @@ OFFLINE_MODEL = "smollm2-135m-offline"
 PAPER_MODEL = "EleutherAI/pythia-70m-deduped"
 PAPER_LAYER = 3
 
+DEVICE_ENV = "SAE_FAILURES_DEVICE"  # what ``make figures DEVICE=...`` sets
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke",
         description="CI: tiny token counts, real offline model and corpus, CPU, minutes.",
         model=OFFLINE_MODEL,
         corpus="brown",
-        device="cpu",
+        device=AUTO,
         model_dtype="bfloat16",
         context_size=64,
         train_tokens=24_000,
@@ -184,7 +187,7 @@ PROFILES: dict[str, Profile] = {
         description="Default of `make figures`: real model (SmolLM2-135M) and corpus (Brown), CPU, no network.",
         model=OFFLINE_MODEL,
         corpus="brown",
-        device="cpu",
+        device=AUTO,
         model_dtype="bfloat16",
         context_size=128,
         train_tokens=1_000_000,
@@ -220,7 +223,7 @@ PROFILES: dict[str, Profile] = {
         description="The papers' models and data at scale: GPU and network (model and dataset hubs).",
         model=PAPER_MODEL,
         corpus="openwebtext",
-        device="cuda",
+        device=AUTO,
         model_dtype="float32",
         context_size=128,
         # Stored on disk (d=512 fp32: 2 GB per million tokens); the papers' 100M+ token runs
@@ -261,9 +264,12 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-def get_profile(name: str) -> Profile:
-    """The profile called ``name``; a clear error naming the valid ones otherwise."""
+def get_profile(name: str, device: str | None = None) -> Profile:
+    """The profile called ``name`` on ``device`` (default: ``$SAE_FAILURES_DEVICE``, else the
+    profile's own, ``auto``), resolved for this machine; a clear error naming the valid ones otherwise."""
     try:
-        return PROFILES[name]
+        profile = PROFILES[name]
     except KeyError:
         raise ValueError(f"Unknown profile {name!r}. Valid profiles: {', '.join(PROFILES)}.") from None
+    wanted = device if device not in (None, "", AUTO) else os.environ.get(DEVICE_ENV) or profile.device
+    return replace(profile, device=resolve_device(wanted))

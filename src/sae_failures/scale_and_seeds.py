@@ -32,8 +32,9 @@ import pandas as pd
 from sae_failures import alignment, gated_saes, suppression
 from sae_failures.cache import config_key, ensure_entry
 from sae_failures.claims import Claim
+from sae_failures.devices import to_numpy
 from sae_failures.evaluation import evaluate_grid
-from sae_failures.metrics import alignment_scores, encode_decode, reconstruction_metrics
+from sae_failures.metrics import alignment_scores, reconstruction_metrics
 from sae_failures.paths import data_dir
 from sae_failures.profiles import Profile
 from sae_failures.saes import get_sae, training_history
@@ -122,7 +123,7 @@ def suppression_lengths(settings: Profile, seed: int) -> list[dict]:
         scales = suppression.analyse_scales(bases[b], tuned["Decoder"], x_eval)
         gap8 = abs(scales.additive_correlations["pearson_strength"]) - abs(scales.scale_correlations["pearson_strength"])
         rows.append(_row(suppression.fs8(scales), seed, b, gap8, ev))
-        frequency = suppression.latent_stats(encode_decode(bases[b], x_eval)[0]).frequency
+        frequency = suppression.latent_stats(bases[b], x_eval).frequency
         above, jump = suppression.frequency_jump(frequency)
         rows.append(_row(suppression.fs9({layer: (above, jump, int((frequency == 0).sum()))}), seed, b, jump, ev))
     return rows
@@ -152,7 +153,7 @@ def alignment_lengths(settings: Profile, seed: int) -> list[dict]:
             mcs=alignment.max_cosine_similarity(saes["standard"][b].W_dec, wide[b].W_dec))
         rows.append(_row(alignment.ab4(standard, reference.width), seed, b, alignment.mcs_pearson(standard)[0], ev))
         by_checkpoint = alignment.checkpoint_bimodality(
-            {t: alignment_scores(sae).numpy() for t, sae in saes["standard"].items() if t <= b})
+            {t: to_numpy(alignment_scores(sae)) for t, sae in saes["standard"].items() if t <= b})
         rows.append(_row(alignment.ab10(by_checkpoint), seed, b, by_checkpoint.ashman_d.iloc[-1], ev))
     return rows
 

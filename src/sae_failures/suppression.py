@@ -21,7 +21,8 @@ from sae_lens.training.sae_trainer import SAETrainer
 
 from sae_failures.activations import ActivationStore
 from sae_failures.claims import Claim, verdict
-from sae_failures.metrics import encode_decode
+from sae_failures.devices import to_numpy
+from sae_failures.metrics import latent_firing
 from sae_failures.profiles import Profile
 from sae_failures.specs import SAESpec, cache_relpath, release_spec, standard_spec
 from sae_failures.training import activation_scale
@@ -73,17 +74,16 @@ class LatentStats:
     strength: np.ndarray  # mean activation when it fires (0 if it never does)
 
 
-def latent_stats(feature_acts: torch.Tensor) -> LatentStats:
-    active = feature_acts > 0
-    count = active.sum(0)
-    total = (feature_acts * active).sum(0)
-    strength = torch.where(count > 0, total / count.clamp(min=1), torch.zeros_like(total))
-    return LatentStats(frequency=(count / feature_acts.shape[0]).numpy(), strength=strength.numpy())
+def latent_stats(sae: SAE, x: torch.Tensor) -> LatentStats:
+    """Per-latent firing frequency and mean firing activation on ``x`` (streamed: ``metrics.latent_firing``)."""
+    count, total = latent_firing(sae, x)
+    strength = np.where(count > 0, total / np.maximum(count, 1), 0.0)
+    return LatentStats(frequency=count / x.shape[0], strength=strength)
 
 
 def decoder_scale(finetuned_w_dec: torch.Tensor, base_w_dec: torch.Tensor) -> np.ndarray:
     """Per-latent scale a fine-tune applied: ratio of decoder row norms (s is folded into W_dec on save)."""
-    return (finetuned_w_dec.norm(dim=1) / base_w_dec.norm(dim=1)).detach().numpy()
+    return to_numpy(finetuned_w_dec.norm(dim=1) / base_w_dec.norm(dim=1))
 
 
 def partial_correlation(y: np.ndarray, x: np.ndarray, control: np.ndarray) -> float:
@@ -197,8 +197,7 @@ class ScaleAnalysis:
 
 
 def analyse_scales(base: SAE, tuned: SAE, x_eval: torch.Tensor) -> ScaleAnalysis:
-    feature_acts, _ = encode_decode(base, x_eval)
-    stats = latent_stats(feature_acts)
+    stats = latent_stats(base, x_eval)
     threshold, _ = frequency_jump(stats.frequency)
     live = stats.frequency >= threshold
     scale = decoder_scale(tuned.W_dec, base.W_dec)
@@ -269,8 +268,8 @@ def fractional_reductions(results: pd.DataFrame) -> pd.DataFrame:
 
 def row_cosines(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     """Cosine of each row of ``a`` with the same row of ``b``."""
-    a, b = a.detach().float().cpu(), b.detach().float().cpu()
-    return (a / a.norm(dim=1, keepdim=True) * b / b.norm(dim=1, keepdim=True)).sum(1).numpy()
+    a, b = a.detach().float(), b.detach().float().to(a.device)
+    return to_numpy((a / a.norm(dim=1, keepdim=True) * b / b.norm(dim=1, keepdim=True)).sum(1))
 
 
 def fs1(toy: pd.DataFrame) -> Claim:

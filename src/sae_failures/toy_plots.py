@@ -11,6 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from sae_failures.broken_latents import Trained
+from sae_failures.devices import to_numpy
 from sae_failures.latent_matching import PEAK_FLOOR, latent_cosines
 from sae_failures.toy_data import ToySetup
 
@@ -44,7 +45,7 @@ def feature_chart(setup: ToySetup) -> Figure:
     """Magnitude, firing probability and expected MSE p m^2 per feature (BL-5's chart)."""
     idx = np.arange(setup.n_features)
     values = {"magnitude": setup.magnitudes, "firing probability": setup.firing_probabilities,
-              "expected MSE p m²": setup.expected_mse().numpy()}
+              "expected MSE p m²": to_numpy(setup.expected_mse())}
     fig, axes = plt.subplots(1, 3, figsize=(12, 3))
     top = set(setup.expected_mse().topk(5).indices.tolist())
     for ax, (name, v) in zip(axes, values.items(), strict=True):
@@ -75,7 +76,7 @@ def activation_histograms(t: Trained, broken: Sequence[int]) -> Figure:
     peaks = t.peaks()
     fig, axes = plt.subplots(1, len(live), figsize=(2.6 * len(live), 2.6), squeeze=False)
     for ax, j in zip(axes[0], live, strict=True):
-        values = t.acts[:, j].numpy()
+        values = to_numpy(t.acts[:, j])
         ax.hist(values[values > 0], bins=60, color="C3" if j in broken else "C0")
         ax.axvline(PEAK_FLOOR * values.max(), ls=":", color="gray")  # peaks are counted right of it
         best = int(np.abs(t.matching.dec[j]).argmax())
