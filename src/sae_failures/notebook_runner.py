@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import nbformat
 
@@ -47,6 +48,39 @@ def notebooks(selected: list[str] | None = None) -> list[Path]:
         raise ValueError(f"No notebook matches {', '.join(map(repr, unknown))}. "
                          f"Valid: {', '.join(nb.stem for nb in found)}.")
     return [nb for nb in found if any(nb.name.startswith(s) for s in selected)]
+
+
+def notebook_parameters(nb: Path) -> list[str]:
+    """The names the notebook's papermill ``parameters`` cell defines."""
+    import papermill
+
+    return list(papermill.inspect_notebook(str(nb)))
+
+
+def parse_params(pairs: list[str]) -> dict[str, Any]:
+    """``["name=value", ...]`` -> {name: value}, each value read as YAML (``true``, ``3``, ``1e-3``, text)."""
+    import yaml
+
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.isidentifier():
+            raise ValueError(f"Bad parameter {pair!r}: write NAME=VALUE, e.g. start_from_release=pythia-70m-deduped-res-sm.")
+        params[name] = yaml.safe_load(value) if value else ""
+    return params
+
+
+def params_for(chosen: list[Path], params: dict[str, Any]) -> dict[Path, dict[str, Any]]:
+    """Each notebook's share of ``params`` (the names its parameters cell defines).
+
+    A name that none of the chosen notebooks defines is refused, naming what each one takes.
+    """
+    declared = {nb: notebook_parameters(nb) for nb in chosen}
+    unknown = [name for name in params if not any(name in names for names in declared.values())]
+    if unknown:
+        takes = "; ".join(f"{nb.stem}: {', '.join(names)}" for nb, names in declared.items())
+        raise ValueError(f"No chosen notebook has the parameter(s) {', '.join(unknown)}. Their parameters: {takes}.")
+    return {nb: {k: v for k, v in params.items() if k in names} for nb, names in declared.items()}
 
 
 def render_carriage_returns(text: str) -> str:
@@ -117,7 +151,8 @@ def _failure_line(nb: Path, err: Exception, executed: Path) -> str:
     return f"{nb.stem} failed {where}: {ename}: {last} (full traceback: {executed})"
 
 
-def run_one(nb: Path, profile: str, root: Path, update_committed: bool) -> float:
+def run_one(nb: Path, profile: str, root: Path, update_committed: bool, params: dict[str, Any] | None = None
+            ) -> float:
     """Execute ``nb``; on success its outputs replace ``root/<stem>``, else they go to ``root/failed/<stem>``.
 
     Returns the seconds it took; raises ``NotebooksFailed`` with one line on failure.
@@ -131,7 +166,7 @@ def run_one(nb: Path, profile: str, root: Path, update_committed: bool) -> float
     start = time.perf_counter()
     try:
         with figures_env(staging):
-            papermill.execute_notebook(str(nb), str(out), parameters={"profile": profile},
+            papermill.execute_notebook(str(nb), str(out), parameters={"profile": profile, **(params or {})},
                                        kernel_name=KERNEL_NAME, cwd=str(NOTEBOOK_DIR), progress_bar=True)
     except Exception as err:  # papermill's own error, a dead kernel, a missing kernel ...
         failed = root / FAILED_DIR / nb.stem
@@ -155,22 +190,25 @@ def run_one(nb: Path, profile: str, root: Path, update_committed: bool) -> float
     return seconds
 
 
-def run(profile: str, selected: list[str] | None = None, update_committed: bool | None = None
-        ) -> Path:
+def run(profile: str, selected: list[str] | None = None, update_committed: bool | None = None,
+        params: dict[str, Any] | None = None) -> Path:
     """Execute notebooks for ``profile``; write executed copies, figures and CLAIMS.md.
 
     Executed copies land in ``figures/<profile>/<stem>/<stem>.ipynb``. For the offline
     profile they are also copied over ``notebooks/`` so the committed notebooks carry
     the offline run's outputs. A failed notebook does not stop the others; the run then
-    raises ``NotebooksFailed`` naming each failure.
+    raises ``NotebooksFailed`` naming each failure. ``params`` go to the notebooks that take
+    them (``make figures PARAMS='start_from_release=...'``); a run with any is not copied
+    over ``notebooks/``, since the committed notebooks carry the defaults' outputs.
     """
-    prof = get_profile(profile)  # validates the name before anything runs
+    prof = get_profile(profile)  # validates the name (and the device) before anything runs
     chosen = notebooks(selected)
+    shares = params_for(chosen, params or {})
     if prof.needs_network:
         from sae_failures.network import require_network
 
         require_network(f"The {profile!r} profile")
-    update = (profile == "offline") if update_committed is None else update_committed
+    update = (profile == "offline" and not params) if update_committed is None else update_committed
     root = figures_dir(profile)
     failures = []
     with entry_lock(root):
@@ -180,7 +218,7 @@ def run(profile: str, selected: list[str] | None = None, update_committed: bool 
         for nb in chosen:
             print(f"[{profile}] running {nb.name} ...", flush=True)
             try:
-                timings[nb.stem] = run_one(nb, profile, root, update)
+                timings[nb.stem] = run_one(nb, profile, root, update, shares[nb])
                 print(f"[{profile}] {nb.name} done in {timings[nb.stem]:.0f} s", flush=True)
             except NotebooksFailed as err:
                 print(f"[{profile}] {err}", flush=True)

@@ -26,7 +26,8 @@ class Notebook:
         plt.show()
 
 
-def start(name: str, profile: str | Profile) -> Notebook:
-    """The notebook ``name`` under ``profile`` (a profile or its name), with the figure style set."""
+def start(name: str, profile: str | Profile, device: str = "auto") -> Notebook:
+    """The notebook ``name`` under ``profile`` (a profile or its name) on ``device`` (``auto``: cuda,
+    then mps, then cpu), with the figure style set."""
     setup_style()
-    return Notebook(name, get_profile(profile) if isinstance(profile, str) else profile)
+    return Notebook(name, get_profile(profile, device) if isinstance(profile, str) else profile)
