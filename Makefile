@@ -12,14 +12,15 @@ SEEDS ?= 0 1 2
 FAMILY ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: setup figures seeds lengths test lint pytest nbval bench clean-cache help
+.PHONY: setup figures seeds lengths test lint pytest nbval rehearse bench clean-cache help
 
 help:
 	@echo "make figures [PROFILE=smoke|offline|paper] [NOTEBOOKS='00 02']  run notebooks, write figures/<profile>/"
 	@echo "             [DEVICE=auto|cpu|cuda:1|mps] [PARAMS='start_from_release=pythia-70m-deduped-res-sm']"
 	@echo "make seeds [PROFILE=..] [SEEDS='0 1 2'] [NOTEBOOKS='01']    language-model notebooks at more seeds (cached parts)"
 	@echo "make lengths FAMILY=alignment [SEEDS='0'] [PROFILE=..]       one part of notebook 05's training-length study"
-	@echo "make test                                                     ruff + pytest + nbval (smoke profile)"
+	@echo "make test                                                     ruff + pytest + nbval (smoke profile) + rehearse"
+	@echo "make rehearse                                                 the paper profile's notebooks against local stand-ins"
 	@echo "make bench                                                    throughput vs matmul roofline"
 	@echo "make setup                                                    create .venv and install everything"
 
@@ -56,7 +57,10 @@ pytest: $(STAMP)
 nbval: $(STAMP)
 	SAE_FAILURES_PROFILE=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider notebooks/
 
-test: lint pytest nbval
+rehearse: $(STAMP)
+	$(BIN)/python -m sae_failures.cli rehearse
+
+test: lint pytest nbval rehearse
 
 bench: $(STAMP)
 	$(BIN)/python -m sae_failures.cli bench

@@ -21,7 +21,9 @@ def test_offline_model_matches_huggingface_and_knows_paris(offline_model):
     assert offline_model.tokenizer.decode(tl_logits[0, -1].argmax()) == " Paris"
 
 
-def test_paper_model_without_network_names_the_offline_profile(monkeypatch):
+def test_paper_model_without_network_names_the_offline_profile(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HOME", str(tmp_path))  # an empty cache: nothing to load offline
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(NetworkUnavailableError, match="profile='offline'"):
         load_model("EleutherAI/pythia-70m-deduped")

@@ -148,7 +148,7 @@ def test_release_import_keeps_the_function_and_the_scaled_convention(sparse_stor
         release.W_dec.mul_(3.0)  # rows far from unit norm
         release.b_enc.normal_()
         release.b_dec.normal_()
-    monkeypatch.setattr(saes, "require_network", lambda what: None)
+    monkeypatch.setattr(saes, "require_repo", lambda repo, what: None)
     monkeypatch.setattr(saes.SAE, "from_pretrained",
                         classmethod(lambda cls, rel, sae_id, device="cpu": release))
     x = store.tensor(256)

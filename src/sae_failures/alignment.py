@@ -18,6 +18,7 @@ from sae_lens import SAE
 from sae_lens.saes.standard_sae import StandardTrainingSAE, StandardTrainingSAEConfig
 
 from sae_failures.activations import ActivationStore
+from sae_failures.calibration import calibrate
 from sae_failures.claims import Claim, verdict
 from sae_failures.devices import to_numpy
 from sae_failures.metrics import (
@@ -26,9 +27,15 @@ from sae_failures.metrics import (
     firing_frequency,
     reconstruction_metrics,
 )
-from sae_failures.network import require_network
-from sae_failures.profiles import AlignmentSizes, Profile, resolve
-from sae_failures.saes import get_sae
+from sae_failures.profiles import (
+    CALIBRATION_REFERENCE,
+    CALIBRATION_TARGET_L0,
+    AlignmentSizes,
+    Profile,
+    resolve,
+)
+from sae_failures.saes import get_sae, load_release  # noqa: F401  (load_release: notebook 03's histograms)
+from sae_failures.sites import SiteData
 from sae_failures.specs import ActivationSpec, SAESpec
 from sae_failures.training import build_training_sae, fit_fixed_batch
 
@@ -61,6 +68,11 @@ class AlignmentStudy:
     checkpoints: int  # snapshots of the AB-10 SAE and of every aligned SAE (AB-6)
     toy_seeds: int  # AB-1
     wide_factor: int = 4
+    # AB-2's coefficients and the AB-7 init check's; with the profile's calibration, moved by
+    # each architecture's factor (``calibrated_study``), else SmolLM2's
+    architecture_sparsity: dict[str, float] = dataclasses.field(default_factory=lambda: dict(ARCHITECTURE_SPARSITY))
+    init_check_l1: dict[str, tuple[float, ...]] = dataclasses.field(default_factory=lambda: dict(INIT_CHECK_L1))
+    calibrations: dict[str, dict] = dataclasses.field(default_factory=dict)  # variant -> Calibration.to_dict()
 
 
 def training_profile(profile: Profile) -> Profile:
@@ -135,22 +147,49 @@ def paper_sae_spec(variant: str, activations: ActivationSpec, width: int, sparsi
 
 
 def architecture_specs(activations: ActivationSpec, profile: Profile, width: int, seed: int = 0,
-                       checkpoints: int = 0) -> dict[str, SAESpec]:
+                       checkpoints: int = 0, sparsity: dict[str, float] | None = None) -> dict[str, SAESpec]:
     """AB-2's four architectures at one width on the profile's training tokens.
 
     standard (with ``checkpoints`` snapshots, AB-10) and TopK are the paper's; Gated and
     JumpReLU are sae-lens's own training setups (JumpReLU with ``JUMPRELU_OPTIONS``).
+    ``sparsity``: each one's coefficient (default ``ARCHITECTURE_SPARSITY``; a study's
+    ``architecture_sparsity`` where calibrated).
     """
+    sparsity = ARCHITECTURE_SPARSITY if sparsity is None else sparsity
     common = dict(n_tokens=profile.train_tokens, batch_size=profile.sae_batch_size, seed=seed,
                   autocast=profile.sae_autocast)
     return {
-        "standard": paper_sae_spec("standard", activations, width, ARCHITECTURE_SPARSITY["standard"],
+        "standard": paper_sae_spec("standard", activations, width, sparsity["standard"],
                                    checkpoints=checkpoints, **common),
-        "topk": paper_sae_spec("topk", activations, width, ARCHITECTURE_SPARSITY["topk"], **common),
-        "gated": SAESpec("gated", activations, width, ARCHITECTURE_SPARSITY["gated"], lr=1e-3, **common),
-        "jumprelu": SAESpec("jumprelu", activations, width, ARCHITECTURE_SPARSITY["jumprelu"], lr=1e-3,
+        "topk": paper_sae_spec("topk", activations, width, sparsity["topk"], **common),
+        "gated": SAESpec("gated", activations, width, sparsity["gated"], lr=1e-3, **common),
+        "jumprelu": SAESpec("jumprelu", activations, width, sparsity["jumprelu"], lr=1e-3,
                             options=JUMPRELU_OPTIONS, **common),
     }
+
+
+def calibrated_study(profile: Profile, site: SiteData, seed: int = 0) -> AlignmentStudy:
+    """``study_config`` at ``site``; with the profile's calibration, every L1 coefficient moved by
+    its architecture's factor (``calibration``): standard and aligned from their sweep reference
+    points, sae-lens's Gated and JumpReLU from AB-2's own. TopK's k needs none."""
+    study = study_config(profile.alignment, site.train.d)
+    if profile.calibration is None:
+        return study
+    ref = CALIBRATION_REFERENCE
+    seeds = architecture_specs(site.train.spec, profile, study.width, seed,
+                               sparsity={**ARCHITECTURE_SPARSITY, **{v: ref[v] for v in ("standard", "gated", "jumprelu")}})
+    seeds["aligned"] = paper_sae_spec("aligned", site.train.spec, study.width, ref["aligned"], study.sweep_tokens,
+                                      profile.sae_batch_size, seed, profile.sae_autocast)
+    x_eval = site.x_eval()
+    found = {v: calibrate(seeds[v], site.train, x_eval, profile.calibration, CALIBRATION_TARGET_L0, profile.device)
+             for v in ("standard", "aligned", "gated", "jumprelu")}
+    factor = {**{v: c.factor for v, c in found.items()}, "topk": 1.0}
+    return dataclasses.replace(
+        study, sweep_l1={v: found[v].scale(grid) for v, grid in study.sweep_l1.items()},
+        architecture_sparsity={v: s if v == "topk" else float(f"{s * factor[v]:.4g}")
+                               for v, s in study.architecture_sparsity.items()},
+        init_check_l1={v: found[v].scale(grid) for v, grid in study.init_check_l1.items()},
+        calibrations={v: c.to_dict() for v, c in found.items()})
 
 
 def paired_sweep(activations: ActivationSpec, sparsities: dict[str, tuple[float, ...]], widths: list[int],
@@ -185,12 +224,6 @@ def init_norm_check(specs: dict[tuple[str, int, float], SAESpec], store: Activat
             rows.append({"variant": variant, "width": width, "l1": l1, "decoder_init_norm": init_norm,
                          **reconstruction_metrics(sae, x_eval)})
     return pd.DataFrame(rows)
-
-
-def load_release(release: str, sae_id: str, device: str = "cpu") -> SAE:
-    """A sae-lens pretrained SAE, for the paper's own histograms (needs the model hub)."""
-    require_network(f"The sae-lens release {release!r}")
-    return SAE.from_pretrained(release, sae_id, device=device)
 
 
 def max_cosine_similarity(W_dec: torch.Tensor, reference_W_dec: torch.Tensor) -> np.ndarray:

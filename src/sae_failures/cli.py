@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     lengths.add_argument("--seeds", nargs="+", type=int, required=True, help="e.g. 0 1 2")
     sub.add_parser("assets", help="fetch and convert the offline model and corpus")
     sub.add_parser("bench", help="throughput next to the matmul roofline")
+    sub.add_parser("rehearse", help="run the paper profile's notebooks against local stand-ins (CPU, minutes)")
     args = parser.parse_args(argv)
 
     if args.command == "figures":
@@ -47,6 +48,16 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, NetworkUnavailableError) as err:  # what the user asked for cannot run
             print(f"error: {err}", file=sys.stderr)
             return 2
+        except NotebooksFailed as err:
+            for line in str(err).splitlines():
+                print(f"error: {line}", file=sys.stderr)
+            return 1
+    elif args.command == "rehearse":
+        from sae_failures.notebook_runner import NotebooksFailed
+        from sae_failures.rehearsal import rehearse
+
+        try:
+            print(f"rehearsal: every paper branch ran; outputs in {rehearse()}")
         except NotebooksFailed as err:
             for line in str(err).splitlines():
                 print(f"error: {line}", file=sys.stderr)

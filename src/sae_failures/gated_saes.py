@@ -7,17 +7,27 @@ input, as in the paper. Equal compute: the baseline gets 1.5 x the Gated SAE's l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import torch
 from sae_lens import SAE
 
+from sae_failures.calibration import calibrate, describe
 from sae_failures.claims import Claim, verdict
 from sae_failures.frontiers import compare_variants, gain_at_matched_l0, l0_ratios
 from sae_failures.metrics import EVAL_BATCH
-from sae_failures.profiles import BASELINE_WIDTH_FACTOR, GatedSizes, resolve
+from sae_failures.profiles import (
+    BASELINE_WIDTH_FACTOR,
+    CALIBRATION_REFERENCE,
+    CALIBRATION_TARGET_L0,
+    GatedSizes,
+    Profile,
+    resolve,
+)
+from sae_failures.sites import SiteData
 from sae_failures.specs import ActivationSpec, SAESpec, cache_relpath
 from sae_failures.training import fit_fixed_batch
 from sae_failures.variants.gated import (
@@ -51,6 +61,7 @@ class GatedStudy:
     gated_l1: tuple[float, ...]
     ablation_site: str
     rescale_shift_tokens: int
+    calibrations: dict[str, dict] = field(default_factory=dict)  # variant -> Calibration.to_dict(); {}: SmolLM2's grids
 
     @property
     def baseline_width(self) -> int:
@@ -62,6 +73,37 @@ def study_config(sizes: GatedSizes, d_in: int) -> GatedStudy:
     SmolLM2's: ``profiles.GATED_L1``)."""
     return GatedStudy(resolve(sizes.gated_width, d_in), sizes.sweep_tokens, sizes.baseline_l1,
                       sizes.gated_l1, sizes.ablation_site, sizes.rescale_shift_tokens)
+
+
+def calibrated_study(profile: Profile, site: SiteData, seed: int = 0) -> GatedStudy:
+    """``study_config`` at ``site``; with the profile's calibration, the baseline and Gated grids
+    moved so that each one's reference point reaches ``CALIBRATION_TARGET_L0`` here (the
+    ablations follow the Gated grid, rescale & shift the baseline's)."""
+    study = study_config(profile.gated, site.train.d)
+    if profile.calibration is None:
+        return study
+    common = dict(n_tokens=study.sweep_tokens, batch_size=profile.sae_batch_size, seed=seed,
+                  autocast=profile.sae_autocast)
+    x_eval = site.x_eval()
+    found = {name: calibrate(spec, site.train, x_eval, profile.calibration, CALIBRATION_TARGET_L0, profile.device)
+             for name, spec in (
+                 ("baseline", baseline_spec(site.train.spec, study.baseline_width,
+                                            CALIBRATION_REFERENCE["standard_unit_norm"], **common)),
+                 ("Gated", gated_spec(site.train.spec, study.gated_width, CALIBRATION_REFERENCE["gated_paper"],
+                                      **common)))}
+    return dataclasses.replace(study, baseline_l1=found["baseline"].scale(study.baseline_l1),
+                               gated_l1=found["Gated"].scale(study.gated_l1),
+                               calibrations={name: c.to_dict() for name, c in found.items()})
+
+
+def study_table(data: dict[str, SiteData], study: dict[str, GatedStudy]) -> pd.DataFrame:
+    """Notebook 04's sites: model, hook, sizes, and the coefficient grids with where they came from."""
+    return pd.DataFrame({label: {
+        "model": d.site.model, "hook": d.hook, "d": d.train.d, "train tokens": d.train.n_tokens,
+        "held-out tokens": d.heldout.n_tokens, "gated width": study[label].gated_width,
+        "baseline width": study[label].baseline_width, "sweep tokens": study[label].sweep_tokens,
+        "baseline L1": study[label].baseline_l1, "Gated L1": study[label].gated_l1,
+        "coefficients": describe(study[label].calibrations)} for label, d in data.items()}).T
 
 
 def baseline_spec(activations: ActivationSpec, width: int, l1: float, n_tokens: int, batch_size: int,

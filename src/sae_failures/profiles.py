@@ -12,7 +12,8 @@ Dictionary sizes are absolute (an int) or a multiple of the SAE's input width
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from typing import Any
 
 from sae_failures.devices import AUTO, resolve_device
 from sae_failures.specs import Site
@@ -43,6 +44,21 @@ TOPK_KS = (16, 32, 64, 128)  # AB-9, from high sparsity (small k) to low sparsit
 GATED_BASELINE_L1 = (1.0, 1.5, 2.5, 4.0, 6.0)
 GATED_L1 = (1.5, 2.5, 4.0, 6.5, 10.0)
 BASELINE_WIDTH_FACTOR = 1.5  # notebook 04's equal compute: the baseline has 1.5 x the Gated latents
+# Calibration (``calibration``): the grid point of each architecture that landed nearest L0 64 on
+# SmolLM2 layer 12 in the offline run (03: standard 2.0 -> 66, aligned 0.8 -> 78; 04: baseline 2.5
+# -> 62, Gated 4.0 -> 67), and AB-2's own coefficients for sae-lens's Gated and JumpReLU.
+CALIBRATION_TARGET_L0 = 64.0
+CALIBRATION_REFERENCE = {"standard": 2.0, "aligned": 0.8, "standard_unit_norm": 2.5, "gated_paper": 4.0,
+                         "gated": 10.0, "jumprelu": 3.0}
+
+
+@dataclass(frozen=True)
+class CalibrationSizes:
+    """How the paper profile finds its sparsity coefficients per (model, hook, architecture)."""
+
+    tokens: int  # training tokens of each probe SAE
+    probes: int  # most probe SAEs per calibration
+    tolerance: float  # accepted |L0 / target - 1|
 
 
 @dataclass(frozen=True)
@@ -127,10 +143,12 @@ class Profile:
     alignment: AlignmentSizes
     gated: GatedSizes
     scale: ScaleSizes
-    needs_network: bool = False
     sae_autocast: bool = False  # train LM SAEs with bf16 matmuls (2.5x faster on this CPU)
     toy_samples_scale: float = 1.0  # toy SAEs (notebook 02) train on this fraction of the posts' samples
     toy_seeds: int = 10  # notebook 02 trains every setup at seeds 0 .. toy_seeds - 1
+    # sparsity grids moved per (model, hook, architecture) to CALIBRATION_TARGET_L0 (``calibration``);
+    # None keeps SmolLM2's grids, which were set where they are used
+    calibration: CalibrationSizes | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -150,6 +168,7 @@ PAPER_MODEL = "EleutherAI/pythia-70m-deduped"
 PAPER_LAYER = 3
 
 DEVICE_ENV = "SAE_FAILURES_DEVICE"  # what ``make figures DEVICE=...`` sets
+OVERRIDES_ENV = "SAE_FAILURES_OVERRIDES"  # YAML {field: value}, e.g. {train_tokens: 24000, gated.sweep_tokens: 24000}
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke",
@@ -233,7 +252,8 @@ PROFILES: dict[str, Profile] = {
         ce_tokens=131_072,
         sae_batch_size=4096,
         default_layer=PAPER_LAYER,
-        needs_network=True,
+        # a fifth of the sweeps' tokens per probe, at most 5 probes (about 1 GPU-minute each)
+        calibration=CalibrationSizes(tokens=2_000_000, probes=5, tolerance=0.15),
         suppression=SuppressionSizes(toy_p=(0.01, 0.05, 0.2, 0.5), toy_m=(0.2, 0.4, 0.6, 1.0, 2.0, 3.0),
                                      layers=(0, 1, 2, 3, 4, 5), finetune_tokens=2_000_000,
                                      l1_from_post=True),
@@ -271,5 +291,54 @@ def get_profile(name: str, device: str | None = None) -> Profile:
         profile = PROFILES[name]
     except KeyError:
         raise ValueError(f"Unknown profile {name!r}. Valid profiles: {', '.join(PROFILES)}.") from None
+    overrides = os.environ.get(OVERRIDES_ENV)
+    if overrides:
+        import yaml
+
+        profile = with_overrides(profile, yaml.safe_load(overrides) or {})
     wanted = device if device not in (None, "", AUTO) else os.environ.get(DEVICE_ENV) or profile.device
     return replace(profile, device=resolve_device(wanted))
+
+
+def _field_names(obj: Any, prefix: str = "") -> list[str]:
+    names = []
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        section = is_dataclass(value) and not prefix and not isinstance(value, TimesD)
+        names += _field_names(value, f"{f.name}.") if section else [prefix + f.name]
+    return names
+
+
+def _coerce(name: str, current: Any, value: Any) -> Any:
+    """``value`` in the type of the field it replaces (YAML lists become tuples), or one clear error."""
+    if isinstance(current, tuple) and isinstance(value, list):
+        value = tuple(value)
+    if isinstance(current, dict) and isinstance(value, dict):
+        value = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
+    numbers = (int, float)
+    same = (isinstance(current, bool) == isinstance(value, bool)
+            and (isinstance(value, type(current)) or (isinstance(current, numbers) and isinstance(value, numbers))))
+    if not same and not isinstance(current, TimesD):
+        raise ValueError(f"Profile override {name}={value!r}: expected a {type(current).__name__} like {current!r}.")
+    return value
+
+
+def with_overrides(profile: Profile, overrides: dict[str, Any]) -> Profile:
+    """``profile`` with the named fields replaced (``section.field`` for a study's sizes), its
+    description saying so: how ``$SAE_FAILURES_OVERRIDES`` resizes a profile (the rehearsal's
+    smoke token counts) without a new profile or a branch on its name."""
+    valid = _field_names(profile)
+    for name, value in overrides.items():
+        if name not in valid or name in ("name", "device"):
+            raise ValueError(f"Unknown profile field {name!r} in ${OVERRIDES_ENV}. Valid: "
+                             f"{', '.join(v for v in valid if v not in ('name', 'device'))}.")
+        section, _, leaf = name.rpartition(".")
+        if section:
+            inner = getattr(profile, section)
+            profile = replace(profile, **{section: replace(inner, **{leaf: _coerce(name, getattr(inner, leaf), value)})})
+        else:
+            profile = replace(profile, **{leaf: _coerce(name, getattr(profile, leaf), value)})
+    if overrides:
+        shown = ", ".join(f"{k}={v}" for k, v in overrides.items())
+        profile = replace(profile, description=f"{profile.description} Overridden: {shown}.")
+    return profile

@@ -25,7 +25,7 @@ from sae_failures.cache import (
     read_history,
     write_history,
 )
-from sae_failures.network import require_network
+from sae_failures.network import require_repo
 from sae_failures.paths import data_dir
 from sae_failures.specs import RELEASE_PREFIX, SAESpec
 from sae_failures.training import activation_scale, train_sae
@@ -85,8 +85,7 @@ def import_release(spec: SAESpec, store: ActivationStore, staged: Path, device: 
     divided by it, as if the SAE had been trained here. The function is unchanged.
     """
     release, sae_id = spec.init_from.removeprefix(RELEASE_PREFIX).split("/", 1)
-    require_network(f"The sae-lens release {release!r}")
-    sae = SAE.from_pretrained(release, sae_id, device=device)
+    sae = load_release(release, sae_id, device)
     if sae.cfg.architecture() != "standard" or sae.cfg.d_sae != spec.width:
         raise ValueError(f"{release}/{sae_id} is a {sae.cfg.architecture()} SAE of width "
                          f"{sae.cfg.d_sae}; the spec expects a standard SAE of width {spec.width}.")
@@ -101,6 +100,26 @@ def import_release(spec: SAESpec, store: ActivationStore, staged: Path, device: 
     sae.cfg.metadata.activation_scaling_factor = scale
     sae.cfg.metadata.sae_failures_spec = spec.to_dict()
     sae.save_model(staged)
+
+
+def _require_release(release: str, sae_id: str) -> None:
+    from sae_lens.loading.pretrained_saes_directory import get_repo_id_and_folder_name
+
+    require_repo(get_repo_id_and_folder_name(release, sae_id)[0], f"The sae-lens release {release!r}")
+
+
+def load_release(release: str, sae_id: str, device: str = "cpu") -> SAE:
+    """A sae-lens pretrained SAE, from the local Hugging Face cache or else the hub."""
+    _require_release(release, sae_id)
+    return SAE.from_pretrained(release, sae_id, device=device)
+
+
+def release_width(release: str, sae_id: str) -> int:
+    """The dictionary size of a sae-lens pretrained SAE, from its config alone."""
+    from sae_lens.loading.pretrained_sae_loaders import load_sae_config_from_huggingface
+
+    _require_release(release, sae_id)
+    return int(load_sae_config_from_huggingface(release, sae_id)["d_sae"])
 
 
 def load_checkpoints(spec: SAESpec, device: str = "cpu") -> dict[int, SAE]:

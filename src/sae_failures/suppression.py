@@ -19,6 +19,7 @@ from sae_lens import SAE
 from sae_lens.config import SAETrainerConfig
 from sae_lens.training.sae_trainer import SAETrainer
 
+from sae_failures import saes
 from sae_failures.activations import ActivationStore
 from sae_failures.claims import Claim, verdict
 from sae_failures.devices import to_numpy
@@ -140,11 +141,6 @@ def l1_from_post(c: float, activation_scale: float, d: int) -> float:
 
 POST_L1 = 2e-3  # the post's c (notebook 01's parameter ``post_l1``; used where ``l1_from_post``)
 
-# Dictionary sizes of sae-lens releases the paper profile can start from (the release's
-# config is only readable over the network; 32,768 = 64 x 512 is the size reported for
-# pythia-70m-deduped-res-sm by its users). A wrong value fails at import, naming the right one.
-RELEASE_WIDTHS = {"pythia-70m-deduped-res-sm": 32_768}
-
 
 def base_spec(profile: Profile, store: ActivationStore, d_model: int, seed: int,
               post_l1: float, release: str = "", release_width: int = 0) -> SAESpec:
@@ -154,7 +150,7 @@ def base_spec(profile: Profile, store: ActivationStore, d_model: int, seed: int,
     ``suppression.l1_from_post`` (the paper profile): the same architecture with the post's
     coefficient ``post_l1`` (c = 2e-3) mapped into this repository's convention, or, when ``release`` names a sae-lens release (e.g. pythia-70m-deduped-res-sm),
     that release's SAE for the layer instead of pretraining one (``release_width``: its
-    dictionary size; by default ``RELEASE_WIDTHS`` or else 4 x d_model).
+    dictionary size; 0 reads it from the release's config).
     """
     if not profile.suppression.l1_from_post:
         return standard_spec(store.spec, profile.train_tokens, profile.sae_batch_size, d_model, seed=seed,
@@ -162,7 +158,7 @@ def base_spec(profile: Profile, store: ActivationStore, d_model: int, seed: int,
     scale = activation_scale(store.d, store.batches(profile.sae_batch_size, seed=seed))
     l1 = l1_from_post(post_l1, scale, store.d)
     if release:
-        width = release_width or RELEASE_WIDTHS.get(release, 4 * d_model)
+        width = release_width or saes.release_width(release, store.spec.hook)
         return release_spec(release, store.spec.hook, store.spec, width, l1,
                             profile.sae_batch_size, seed=seed)
     return standard_spec(store.spec, profile.train_tokens, profile.sae_batch_size, d_model,
