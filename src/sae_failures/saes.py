@@ -3,14 +3,17 @@
 Every SAE is saved in sae-lens format (``cfg.json`` + ``sae_weights.safetensors``) with its
 spec in the metadata and its loss history beside it, so ``sae_lens.SAE.load_from_disk``
 loads any of them. Snapshots taken while training (``SAESpec.checkpoints``) live in the
-entry's ``checkpoints/<tokens>/`` folders. Training itself is ``training.train_sae``;
-the cache mechanics are ``cache``.
+entry's ``checkpoints/<tokens>/`` folders. ``get_saes`` trains the missing SAEs of a
+notebook cell together, one pass over the data for all that draw the same batches.
+Training itself is ``training.train_saes``; the cache mechanics are ``cache``.
 """
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from sae_lens import SAE
@@ -19,7 +22,9 @@ from sae_failures.activations import ActivationStore
 from sae_failures.cache import (
     CacheCorruptedError,
     check_finite,
+    config_key,
     ensure_entry,
+    entry_lock,
     load_sae,
     open_entry,
     read_history,
@@ -28,41 +33,106 @@ from sae_failures.cache import (
 from sae_failures.network import require_repo
 from sae_failures.paths import data_dir
 from sae_failures.specs import RELEASE_PREFIX, SAESpec
-from sae_failures.training import activation_scale, train_sae
+from sae_failures.training import BatchSource, activation_scale, train_sae, train_saes
 
 CHECKPOINT_DIR = "checkpoints"
+TRAINING_RUNS = "training_runs"  # data/training_runs/<group>: a group's snapshots and resume state while it trains
+RESUME_CHECKPOINTS = 20  # resume states a streamed group saves over its run
+K = TypeVar("K")
 LEGACY_MARKER = "cfg.json"  # what marked a complete SAE before manifests
 
 
-def get_sae(spec: SAESpec, store: ActivationStore | None = None, device: str = "cpu") -> SAE:
+def get_sae(spec: SAESpec, store: BatchSource | None = None, device: str = "cpu") -> SAE:
     """The inference SAE for ``spec``: from the cache, else trained (or imported) on ``device``.
 
     A cached SAE is verified against its checksums first; a corrupt one is moved aside and
     retrained. Training refuses to repeat the stored activations more than ``spec.epochs`` times.
     """
-    if store is not None and store.spec != spec.activations:
-        raise ValueError("The store does not hold the activations named in the spec.")
+    return get_saes({spec.path().name: spec}, store, device)[spec.path().name]
 
+
+def get_saes(specs: Mapping[K, SAESpec], store: BatchSource | None = None, device: str = "cpu") -> dict[K, SAE]:
+    """``get_sae`` for every spec, training the missing ones together: SAEs that draw the same
+    batches (activations, batch size, seed) share one pass over the data, one forward pass
+    per batch when ``store`` is a stream. Fresh SAEs train before the fine-tunes that may
+    start from them. Each SAE equals the one ``get_sae`` alone would train."""
+    for spec in specs.values():
+        if store is not None and store.spec != spec.activations:
+            raise ValueError("The store does not hold the activations named in the spec.")
+    missing = [s for s in dict.fromkeys(specs.values()) if not s.is_release and not s.path().exists()]
+    for finetunes in (False, True):
+        groups: dict[tuple, list[SAESpec]] = {}
+        for spec in missing:
+            if bool(spec.init_from) == finetunes:
+                groups.setdefault((spec.activations, spec.batch_size, spec.seed), []).append(spec)
+        for group in groups.values():
+            _train_group(group, store or ActivationStore(group[0].activations), device)
+    return {key: _cached_sae(spec, store, device) for key, spec in specs.items()}
+
+
+def _check_epochs(spec: SAESpec, source: BatchSource) -> None:
+    if spec.n_tokens > spec.epochs * source.n_tokens:
+        raise ValueError(
+            f"{spec.path().name} trains on {spec.n_tokens:,} tokens but the store holds "
+            f"{source.n_tokens:,}; set epochs={-(-spec.n_tokens // source.n_tokens)} in the spec to "
+            "repeat the data on purpose, or ask for fewer tokens.")
+
+
+def _write_trained(staged: Path, spec: SAESpec, sae: Any, history: list[dict[str, float]]) -> None:
+    check_finite(sae.state_dict(), f"training {spec.path().name} diverged: the trained SAE")
+    sae.cfg.metadata.sae_failures_spec = spec.to_dict()
+    sae.save_inference_model(staged)
+    write_history(staged, history)
+
+
+def _train_group(group: list[SAESpec], source: BatchSource, device: str) -> None:
+    """Train ``group`` together and cache each SAE. A stream saves the group's state every
+    ``1 / RESUME_CHECKPOINTS`` of the run under ``data/training_runs/``, so a killed run goes
+    on from there; the folder is removed once every SAE is cached."""
+    for spec in group:
+        _check_epochs(spec, source)
+    work = data_dir() / TRAINING_RUNS / config_key({"specs": sorted(s.key() for s in group)})
+    with entry_lock(work):
+        group = [s for s in group if not s.path().exists()]  # another run may have cached some meanwhile
+        if not group:
+            return
+        starts = [get_start(s) for s in group] if group[0].init_from else None
+        snapshots = work / "snapshots"
+
+        def save_checkpoint(index: int, tokens: int, sae: Any) -> None:
+            sae.save_inference_model(snapshots / str(index) / f"{tokens:012d}")
+
+        resumable = getattr(source, "resumable", False)
+        steps = max(s.n_steps for s in group)
+        trained = train_saes(group, source, device, on_checkpoint=save_checkpoint, starts=starts,
+                             resume=work if resumable else None,
+                             resume_every=max(1, steps // RESUME_CHECKPOINTS) if resumable else 0)
+        for index, (spec, (sae, history)) in enumerate(zip(group, trained, strict=True)):
+            def build(staged: Path, spec: SAESpec = spec, sae: Any = sae, history: list = history,
+                      index: int = index) -> None:
+                _write_trained(staged, spec, sae, history)
+                if (snapshots / str(index)).exists():
+                    shutil.copytree(snapshots / str(index), staged / CHECKPOINT_DIR)
+
+            ensure_entry(spec.path(), build, lambda path: load_sae(path, device), LEGACY_MARKER)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _cached_sae(spec: SAESpec, store: BatchSource | None, device: str) -> SAE:
+    """The cached SAE; imported (a release) or trained alone if absent or found corrupt."""
     def build(staged: Path) -> None:
         source = store or ActivationStore(spec.activations)
         if spec.is_release:
             import_release(spec, source, staged, device)
             return
-        if spec.n_tokens > spec.epochs * source.n_tokens:
-            raise ValueError(
-                f"{spec.path().name} trains on {spec.n_tokens:,} tokens but the store holds "
-                f"{source.n_tokens:,}; set epochs={-(-spec.n_tokens // source.n_tokens)} in the spec to "
-                "repeat the data on purpose, or ask for fewer tokens.")
-        start = get_start(spec) if spec.init_from else None
+        _check_epochs(spec, source)
 
         def save_checkpoint(tokens: int, sae: Any) -> None:
             sae.save_inference_model(staged / CHECKPOINT_DIR / f"{tokens:012d}")
 
-        sae, history = train_sae(spec, source, device, on_checkpoint=save_checkpoint, start=start)
-        check_finite(sae.state_dict(), f"training {spec.path().name} diverged: the trained SAE")
-        sae.cfg.metadata.sae_failures_spec = spec.to_dict()
-        sae.save_inference_model(staged)
-        write_history(staged, history)
+        sae, history = train_sae(spec, source, device, on_checkpoint=save_checkpoint,
+                                 start=get_start(spec) if spec.init_from else None)
+        _write_trained(staged, spec, sae, history)
 
     return ensure_entry(spec.path(), build, lambda path: load_sae(path, device), LEGACY_MARKER)
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
@@ -27,10 +29,12 @@ from sae_lens.training.activation_scaler import ActivationScaler
 from sae_lens.training.sae_trainer import SAETrainer
 from tqdm.auto import tqdm
 
+from sae_failures.paths import atomic_path
 from sae_failures.specs import SAESpec, sparsity_field
 
 NORM_ESTIMATE_BATCHES = 8
 B_DEC_SAMPLE_BATCH, B_DEC_SAMPLE_BATCHES = 4096, 8  # rows averaged for b_dec's starting point
+RESUME_STATE = "resume_state"  # the folder ``train_saes`` saves a group's state in
 
 
 class BatchSource(Protocol):
@@ -79,16 +83,21 @@ def activation_scale(d: int, provider: Iterator[torch.Tensor]) -> float:
 
 
 @torch.no_grad()
+def data_mean(source: BatchSource, seed: int) -> torch.Tensor:
+    """The mean activation over a sample drawn with ``seed + 1``: where b_dec starts."""
+    batch = min(B_DEC_SAMPLE_BATCH, source.n_tokens)  # a source smaller than one batch is averaged whole
+    batches = source.batches(batch, seed=seed + 1, n_samples=B_DEC_SAMPLE_BATCHES * batch)
+    return torch.cat(list(batches)).mean(0)
+
+
+@torch.no_grad()
 def init_b_dec_to_mean(sae: Any, source: BatchSource, scale: float, seed: int) -> None:
     """Start b_dec at the (scaled) data mean, as is standard.
 
     Residual streams have a large mean; from b_dec = 0 the first hundreds of steps are
     spent learning it and short runs end worse than predicting the mean (FVU > 1).
     """
-    batch = min(B_DEC_SAMPLE_BATCH, source.n_tokens)  # a source smaller than one batch is averaged whole
-    batches = source.batches(batch, seed=seed + 1, n_samples=B_DEC_SAMPLE_BATCHES * batch)
-    sample = torch.cat(list(batches))
-    sae.b_dec.data.copy_((sample.mean(0) * scale).to(sae.b_dec))
+    sae.b_dec.data.copy_((data_mean(source, seed) * scale).to(sae.b_dec))
 
 
 @torch.no_grad()
@@ -100,19 +109,18 @@ def snapshot(sae: Any, scale: float) -> Any:
     return copied
 
 
-def train_sae(spec: SAESpec, source: BatchSource, device: str = "cpu", log_every: int = 25,
-              on_checkpoint: Callable[[int, Any], None] | None = None, start: SAE | None = None
-              ) -> tuple[Any, list[dict[str, float]]]:
-    """Train ``spec`` on ``source``; returns the training SAE (raw-activation scale) and its loss history.
+@dataclass
+class _Run:
+    """One SAE of a group: its spec, sae-lens training SAE and trainer, and loss history."""
 
-    ``start``: the trained SAE a fine-tune continues from (``spec.init_from``), in the
-    scaled space it was trained in. ``device`` is where training runs; it is not part of
-    the cache key. At each of ``spec.checkpoint_steps()``, ``on_checkpoint(tokens_seen,
-    snapshot)`` receives a folded copy.
-    """
-    sae = build_training_sae(spec, source.d, device)
-    provider = source.batches(spec.batch_size, seed=spec.seed)
-    trainer = SAETrainer(
+    spec: SAESpec
+    sae: Any
+    trainer: SAETrainer
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def _trainer(spec: SAESpec, sae: Any, device: str) -> SAETrainer:
+    return SAETrainer(
         SAETrainerConfig(
             total_training_samples=spec.n_tokens,
             train_batch_size_samples=spec.batch_size,
@@ -126,38 +134,124 @@ def train_sae(spec: SAESpec, source: BatchSource, device: str = "cpu", log_every
             autocast=spec.autocast,
         ),
         sae,
-        provider,
+        iter(()),
     )
-    if start is not None:
-        # Fine-tuning: continue in the start SAE's own scaled space.
-        scale = float(start.cfg.metadata.activation_scaling_factor)
-        if not hasattr(sae, "load_start"):
-            raise ValueError(f"Variant {spec.variant!r} cannot start from another SAE.")
-        sae.load_start(start, scale)
-        trainer.activation_scaler.scaling_factor = scale
+
+
+def check_group(specs: Sequence[SAESpec], starts: Sequence[SAE] | None) -> None:
+    """One batch stream serves a group only if its SAEs agree on what they draw from it."""
+    drawn = {(s.activations, s.batch_size, s.seed) for s in specs}
+    if len(drawn) != 1:
+        raise ValueError("SAEs trained together must share activations, batch_size and seed; got "
+                         f"{len(drawn)} combinations.")
+    if starts is not None and len(starts) != len(specs):
+        raise ValueError(f"{len(specs)} specs but {len(starts)} start SAEs: give one per spec, or none.")
+
+
+def save_resume_state(folder: Path, runs: Sequence[_Run], provider: Any, step: int) -> None:
+    """Everything a killed group needs to go on exactly: each SAE's weights and sae-lens trainer
+    state (optimizer, schedules, scaler, sparsity statistics), the batch stream's position and
+    buffer, the global RNG. Written whole or not at all."""
+    with atomic_path(folder / RESUME_STATE) as staged:
+        staged.mkdir(parents=True)
+        for i, run in enumerate(runs):
+            torch.save(run.sae.state_dict(), staged / f"sae{i}.pt")
+            run.trainer.save_trainer_state(staged / f"trainer{i}")
+        torch.save({"step": step, "provider": provider.state_dict(), "rng": torch.get_rng_state(),
+                    "histories": [run.history for run in runs]}, staged / "group.pt")
+
+
+def load_resume_state(folder: Path, runs: Sequence[_Run], provider: Any) -> int:
+    """Restore ``save_resume_state``'s group; returns the first step still to run."""
+    state = torch.load(folder / RESUME_STATE / "group.pt", weights_only=False)
+    for i, run in enumerate(runs):
+        run.sae.load_state_dict(torch.load(folder / RESUME_STATE / f"sae{i}.pt"))
+        run.trainer.load_trainer_state(folder / RESUME_STATE / f"trainer{i}")
+        run.history = state["histories"][i]
+    provider.load_state_dict(state["provider"])
+    torch.set_rng_state(state["rng"])
+    return int(state["step"]) + 1
+
+
+def train_saes(specs: Sequence[SAESpec], source: BatchSource, device: str = "cpu", log_every: int = 25,
+               on_checkpoint: Callable[[int, int, Any], None] | None = None,
+               starts: Sequence[SAE] | None = None, resume: Path | None = None, resume_every: int = 0
+               ) -> list[tuple[Any, list[dict[str, float]]]]:
+    """Train ``specs`` together on one stream of batches; per spec, the training SAE (raw-activation
+    scale) and its loss history.
+
+    Every SAE steps on the same batch, so a group costs one pass over the data (one forward
+    pass per batch for a stream) and each SAE is the one ``train_saes([spec])`` gives. The
+    specs share activations, batch size and seed (``check_group``). ``starts``: the trained
+    SAEs fine-tunes continue from (``spec.init_from``), one per spec, in the scaled space
+    they were trained in. ``device`` is where training runs; it is not part of the cache
+    key. Before each of ``spec.checkpoint_steps()``, ``on_checkpoint(index, tokens_seen,
+    snapshot)`` receives a folded copy. ``resume``: a folder where, every ``resume_every``
+    steps, the whole group's state is saved (the source's batches must have ``state_dict``),
+    and from which a killed run goes on, ending with the SAEs an uninterrupted run gives.
+    """
+    check_group(specs, starts)
+    first = specs[0]
+    runs = [_Run(spec, sae := build_training_sae(spec, source.d, device), _trainer(spec, sae, device))
+            for spec in specs]
+    provider = source.batches(first.batch_size, seed=first.seed)
+    if resume is not None and (resume / RESUME_STATE).exists():
+        begin = load_resume_state(resume, runs, provider)
     else:
-        trainer.activation_scaler.scaling_factor = activation_scale(source.d, provider)
-        init_b_dec_to_mean(sae, source, trainer.activation_scaler.scaling_factor, spec.seed)
-    history = []
+        begin = 0
+        if starts is not None:
+            for run, start in zip(runs, starts, strict=True):
+                # Fine-tuning: continue in the start SAE's own scaled space.
+                if not hasattr(run.sae, "load_start"):
+                    raise ValueError(f"Variant {run.spec.variant!r} cannot start from another SAE.")
+                scale = float(start.cfg.metadata.activation_scaling_factor)
+                run.sae.load_start(start, scale)
+                run.trainer.activation_scaler.scaling_factor = scale
+        else:
+            scale = activation_scale(source.d, provider)
+            mean = data_mean(source, first.seed)
+            for run in runs:
+                run.trainer.activation_scaler.scaling_factor = scale
+                run.sae.b_dec.data.copy_((mean * scale).to(run.sae.b_dec))
+    checkpoint_steps = [set(run.spec.checkpoint_steps()) for run in runs]
     began = time.perf_counter()
-    bar = tqdm(range(spec.n_steps), desc=f"train {spec.variant} w={spec.width} s={spec.sparsity:g}")
-    checkpoint_steps = set(spec.checkpoint_steps())
+    total = max(spec.n_steps for spec in specs)
+    desc = (f"train {first.variant} w={first.width} s={first.sparsity:g}" if len(specs) == 1 else
+            f"train {len(specs)} SAEs together ({', '.join(sorted({s.variant for s in specs}))})")
+    bar = tqdm(range(begin, total), desc=desc, initial=begin, total=total)
     for step in bar:
-        if on_checkpoint is not None and step in checkpoint_steps:
-            on_checkpoint(step * spec.batch_size, snapshot(sae, trainer.activation_scaler.scaling_factor))
-        out = trainer.step(next(provider))
-        trainer.n_training_steps += 1
-        if step % log_every == 0 or step == spec.n_steps - 1:
-            row = {"step": step, "tokens": (step + 1) * spec.batch_size,
-                   "l0": float((out.feature_acts > 0).float().sum(-1).mean())}
-            row.update({k: v.item() for k, v in out.losses.items()})
-            history.append(row)
-            bar.set_postfix(mse=f"{row['mse_loss']:.3g}", l0=f"{row['l0']:.1f}")
-    sae.fold_activation_norm_scaling_factor(trainer.activation_scaler.scaling_factor)
-    trainer.set_final_sae_metadata()
-    sae.cfg.metadata.activation_scaling_factor = float(trainer.activation_scaler.scaling_factor)
-    sae.cfg.metadata.training_seconds = round(time.perf_counter() - began, 1)
-    return sae, history
+        batch = next(provider)
+        for i, run in enumerate(runs):
+            if step >= run.spec.n_steps:
+                continue
+            if on_checkpoint is not None and step in checkpoint_steps[i]:
+                on_checkpoint(i, step * run.spec.batch_size, snapshot(run.sae, run.trainer.activation_scaler.scaling_factor))
+            out = run.trainer.step(batch)
+            run.trainer.n_training_steps += 1
+            if step % log_every == 0 or step == run.spec.n_steps - 1:
+                row = {"step": step, "tokens": (step + 1) * run.spec.batch_size,
+                       "l0": float((out.feature_acts > 0).float().sum(-1).mean())}
+                row.update({k: v.item() for k, v in out.losses.items()})
+                run.history.append(row)
+                if len(runs) == 1:
+                    bar.set_postfix(mse=f"{row['mse_loss']:.3g}", l0=f"{row['l0']:.1f}")
+        if resume is not None and resume_every and (step + 1) % resume_every == 0 and step + 1 < total:
+            save_resume_state(resume, runs, provider, step)
+    seconds = round(time.perf_counter() - began, 1)
+    for run in runs:
+        run.sae.fold_activation_norm_scaling_factor(run.trainer.activation_scaler.scaling_factor)
+        run.trainer.set_final_sae_metadata()
+        run.sae.cfg.metadata.activation_scaling_factor = float(run.trainer.activation_scaler.scaling_factor)
+        run.sae.cfg.metadata.training_seconds = seconds
+    return [(run.sae, run.history) for run in runs]
+
+
+def train_sae(spec: SAESpec, source: BatchSource, device: str = "cpu", log_every: int = 25,
+              on_checkpoint: Callable[[int, Any], None] | None = None, start: SAE | None = None
+              ) -> tuple[Any, list[dict[str, float]]]:
+    """``train_saes`` for one SAE: the training SAE (raw-activation scale) and its loss history."""
+    callback = None if on_checkpoint is None else (lambda _, tokens, sae: on_checkpoint(tokens, sae))
+    return train_saes([spec], source, device, log_every, callback, None if start is None else [start])[0]
 
 
 def fit_fixed_batch(sae: Any, x: torch.Tensor, l1: float, steps: int, lr: float) -> Any:

@@ -1,0 +1,129 @@
+"""Training from a stream of model activations, and SAEs trained together on one pass."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from sae_failures import saes, training
+from sae_failures.activations import harvest, pack_contexts
+from sae_failures.model import OFFLINE_MODEL
+from sae_failures.paths import data_dir
+from sae_failures.saes import get_sae, get_saes
+from sae_failures.specs import ActivationSpec, SAESpec
+from sae_failures.streaming import ActivationStream, MixingBuffer, iter_contexts
+
+REAL_DATA = data_dir()  # where the offline model and corpus were unpacked, before tests move the cache
+STREAM_SPEC = ActivationSpec(OFFLINE_MODEL, "blocks.0.hook_resid_post", "brown", "train", 32, 20_000, "float32")
+
+
+def _link_assets(root):
+    """The offline model and corpus inside a test's cache folder, without unpacking them again."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("models", "corpus"):
+        if not (root / name).exists():
+            (root / name).symlink_to(REAL_DATA / name)
+
+
+def test_iter_contexts_yields_the_stored_rows():
+    docs = [list(range(1, n)) for n in (5, 40, 3, 17, 60)]
+    stored = pack_contexts(iter(docs), 0, 8, 100)
+    streamed = [row for row, _ in zip(iter_contexts(iter(docs), 0, 8), range(len(stored)), strict=False)]
+    assert [list(r) for r in stored] == streamed
+
+
+def test_mixing_buffer_serves_every_row_once_and_resumes_exactly():
+    rows = iter(torch.arange(4000.0).reshape(-1, 1).split(100))
+    buffer = MixingBuffer(lambda: next(rows), size=400, batch_size=50, seed=3)
+    first = [next(buffer) for _ in range(30)]
+    served = torch.cat(first).flatten()
+    assert len(served.unique()) == len(served) == 1500  # no row twice
+    assert served.max() < 4000 and not torch.equal(served, served.sort().values)  # shuffled
+    state = buffer.state_dict()
+    rest = [next(buffer) for _ in range(10)]
+    consumed = 1500 + len(state["storage"]) + len(state["serving"]) - state["next_batch"] * 50
+    rows = iter(torch.arange(4000.0).reshape(-1, 1)[consumed:].split(100))
+    again = MixingBuffer(  # another seed: the generator's state comes from the checkpoint
+        lambda: next(rows), size=400, batch_size=50, seed=99)
+    again.load_state_dict(state)
+    assert all(torch.equal(a, b) for a, b in zip(rest, [next(again) for _ in range(10)], strict=True))
+
+
+def test_saes_trained_together_equal_each_trained_alone(sparse_store, tmp_path, monkeypatch):
+    store, _ = sparse_store
+    specs = {"unit": SAESpec("standard_unit_norm", store.spec, 8, 0.1, 4096, lr=3e-2, batch_size=256),
+             "topk": SAESpec("topk", store.spec, 8, 3, 2048, lr=3e-2, batch_size=256),  # stops halfway
+             "snapshots": SAESpec("standard", store.spec, 8, 1e-3, 4096, lr=3e-2, batch_size=256, checkpoints=3)}
+    together = get_saes(specs, store)
+    snapshots = sorted(p.name for p in (specs["snapshots"].path() / saes.CHECKPOINT_DIR).iterdir())
+    assert snapshots == [f"{t:012d}" for t in (0, 1280, 2816)]
+    monkeypatch.setenv("SAE_FAILURES_DATA", str(tmp_path / "alone"))  # a second cache, one SAE per call
+    for name, spec in specs.items():
+        alone = get_sae(spec, store)
+        for key, value in alone.state_dict().items():
+            assert torch.equal(together[name].state_dict()[key], value), (name, key)
+
+
+def test_a_group_refuses_specs_that_draw_different_batches(sparse_store):
+    store, _ = sparse_store
+    a = SAESpec("standard", store.spec, 8, 1e-3, 1024, batch_size=256)
+    with pytest.raises(ValueError, match="share activations, batch_size and seed; got 2"):
+        training.train_saes([a, SAESpec("standard", store.spec, 8, 1e-3, 1024, batch_size=256, seed=1)], store)
+
+
+def test_the_stream_serves_the_rows_the_harvest_stores(offline_model, tmp_data):
+    _link_assets(data_dir())
+    spec = ActivationSpec(OFFLINE_MODEL, "blocks.0.hook_resid_post", "brown", "train", 32, 4000, "float32")
+    stored = harvest(offline_model, [spec])[0].tensor()
+    store = ActivationStream(offline_model, spec, 576).new_store(256)
+    streamed = torch.cat([store.get_filtered_llm_batch() for _ in range(5)])[:len(stored)]
+    assert len(streamed) == len(stored) and torch.equal(streamed, stored)  # separators and sinks dropped alike
+
+
+CHILD = """
+import os, signal, sys
+from sae_failures import saes, training
+from sae_failures.model import load_model, OFFLINE_MODEL
+from sae_failures.streaming import ActivationStream
+from tests.test_streaming import STREAM_SPEC, stream_sae_spec
+saves = training.save_resume_state
+def save_then_die(*args, **kwargs):
+    saves(*args, **kwargs)
+    training.saved = getattr(training, "saved", 0) + 1
+    if training.saved == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+training.save_resume_state = save_then_die
+model = load_model(OFFLINE_MODEL, dtype="float32")
+saes.get_sae(stream_sae_spec(), ActivationStream(model, STREAM_SPEC, 576))
+"""
+
+
+def stream_sae_spec() -> SAESpec:
+    return SAESpec("standard", STREAM_SPEC, 64, 1e-3, 128 * 60, lr=1e-3, batch_size=128)
+
+
+def _use_cache(root, monkeypatch):
+    _link_assets(root)
+    monkeypatch.setenv("SAE_FAILURES_DATA", str(root))
+
+
+def test_a_killed_streaming_run_resumes_to_the_uninterrupted_sae(offline_model, tmp_path, monkeypatch):
+    spec = stream_sae_spec()
+    _use_cache(tmp_path / "straight", monkeypatch)
+    straight = get_sae(spec, ActivationStream(offline_model, STREAM_SPEC, 576))
+
+    _use_cache(tmp_path / "killed", monkeypatch)
+    child = subprocess.run([sys.executable, "-c", CHILD], env={**os.environ, "PYTHONPATH": os.getcwd()},
+                           capture_output=True, text=True, timeout=600)
+    assert child.returncode == -9, child.stderr[-2000:]
+    saved = list((tmp_path / "killed" / saes.TRAINING_RUNS).glob(f"*/{training.RESUME_STATE}"))
+    assert len(saved) == 1 and not spec.path().exists()  # killed after its 3rd save, before the end
+    resumed_at, load = [], training.load_resume_state
+    monkeypatch.setattr(training, "load_resume_state", lambda *a: resumed_at.append(load(*a)) or resumed_at[-1])
+    resumed = get_sae(spec, ActivationStream(offline_model, STREAM_SPEC, 576))
+    assert resumed_at == [3 * (spec.n_steps // saes.RESUME_CHECKPOINTS)]  # went on from the last save
+    assert not saved[0].exists()  # the run's folder is gone once the SAE is cached
+    for key, value in straight.state_dict().items():
+        assert torch.equal(resumed.state_dict()[key], value), key
