@@ -8,6 +8,7 @@ PROFILE ?= offline
 NOTEBOOKS ?=
 PARAMS ?=
 DEVICE ?=
+SCALE ?=
 SEEDS ?= 0 1 2
 FAMILY ?=
 STAMP := $(VENV)/.installed
@@ -17,6 +18,7 @@ STAMP := $(VENV)/.installed
 help:
 	@echo "make figures [PROFILE=smoke|offline|paper] [NOTEBOOKS='00 02']  run notebooks, write figures/<profile>/"
 	@echo "             [DEVICE=auto|cpu|cuda:1|mps] [PARAMS='start_from_release=pythia-70m-deduped-res-sm']"
+	@echo "             [SCALE=0.1]  every SAE's training tokens times SCALE (the paper profile's are the papers')"
 	@echo "make seeds [PROFILE=..] [SEEDS='0 1 2'] [NOTEBOOKS='01']    language-model notebooks at more seeds (cached parts)"
 	@echo "make lengths FAMILY=alignment [SEEDS='0'] [PROFILE=..]       one part of notebook 05's training-length study"
 	@echo "make test                                                     ruff + pytest + nbval (smoke profile) + rehearse"
@@ -40,7 +42,7 @@ $(STAMP): requirements.txt pyproject.toml
 
 figures: $(STAMP)
 	$(BIN)/python -m sae_failures.cli figures --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) \
-		$(if $(PARAMS),--params $(PARAMS)) $(if $(DEVICE),--device $(DEVICE))
+		$(if $(PARAMS),--params $(PARAMS)) $(if $(DEVICE),--device $(DEVICE)) $(if $(SCALE),--scale $(SCALE))
 
 seeds: $(STAMP)
 	$(BIN)/python -m sae_failures.cli seeds --profile $(PROFILE) --seeds $(SEEDS) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))

@@ -35,7 +35,7 @@ def test_overrides_resize_a_profile_and_say_so(monkeypatch):
 def test_a_bad_override_gets_one_line_naming_what_is_valid():
     with pytest.raises(ValueError, match=r"Unknown profile field 'train_tokenz'.*Valid: .*train_tokens"):
         with_overrides(PROFILES["paper"], {"train_tokenz": 1})
-    with pytest.raises(ValueError, match=r"train_tokens=\[1\]: expected a int like 10000000"):
+    with pytest.raises(ValueError, match=r"train_tokens=\[1\]: expected a int like 50000000"):
         with_overrides(PROFILES["paper"], {"train_tokens": [1]})
     with pytest.raises(ValueError, match="Unknown profile field 'name'"):
         with_overrides(PROFILES["paper"], {"name": "other"})
@@ -134,9 +134,25 @@ def test_calibration_finds_the_coefficient_for_the_target_l0_and_caches_it(spars
     assert math.isclose(found.scale((0.05,))[0], found.best[0], rel_tol=1e-3)
 
     trained = []
-    monkeypatch.setattr(calibration, "get_sae", lambda *a, **k: trained.append(a) or None)
+    monkeypatch.setattr(calibration, "get_saes", lambda *a, **k: trained.append(a) or None)
     again = calibration.calibrate(spec, store, x_eval, sizes, target_l0=2.0)
     assert again == found and trained == []
+
+
+def test_calibrations_in_lockstep_search_as_each_alone(sparse_store, tmp_path, monkeypatch):
+    """Searches run together (one pass over the data per round) make the probes each makes alone."""
+    store, _ = sparse_store
+    x_eval = store.tensor(2048)
+    specs = {name: SAESpec(variant, store.spec, 8, sparsity, n_tokens=4096, batch_size=256,
+                           options=(("apply_b_dec_to_input", False),))
+             for name, variant, sparsity in (("weak", "standard", 0.05), ("strong", "standard", 5.0),
+                                             ("jump", "jumprelu", 0.05))}
+    sizes = CalibrationSizes(tokens=4096, probes=4, tolerance=0.2)
+    together = calibration.calibrate_all(specs, store, x_eval, sizes, target_l0=2.0)
+    assert len({len(c.probes) for c in together.values()}) > 1  # searches that stop at different rounds
+    monkeypatch.setenv("SAE_FAILURES_DATA", str(tmp_path / "alone"))
+    for name, spec in specs.items():
+        assert calibration.calibrate(spec, store, x_eval, sizes, target_l0=2.0) == together[name]
 
 
 def test_the_offline_profiles_keep_smollm2_grids_and_the_paper_profile_calibrates():

@@ -130,3 +130,6 @@ def test_make_figures_params_and_device_get_one_line_when_wrong(tmp_data):
     out = cli("figures", "--profile", "smoke", "--device", "cuda:7", CUDA_VISIBLE_DEVICES="")
     assert out.returncode == 2 and out.stderr.startswith("error: Device 'cuda:7' is not available on this machine")
     assert "running" not in out.stdout
+    out = cli("figures", "--profile", "smoke", "--scale", "a tenth")
+    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+        "error: SCALE must be a positive number (1: the profile's token counts, 0.1: a tenth), got nan."]

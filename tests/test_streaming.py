@@ -1,5 +1,6 @@
 """Training from a stream of model activations, and SAEs trained together on one pass."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -13,7 +14,7 @@ from sae_failures.model import OFFLINE_MODEL
 from sae_failures.paths import data_dir
 from sae_failures.saes import get_sae, get_saes
 from sae_failures.specs import ActivationSpec, SAESpec
-from sae_failures.streaming import ActivationStream, MixingBuffer, iter_contexts
+from sae_failures.streaming import ActivationStream, HeldoutActivations, MixingBuffer, iter_contexts
 
 REAL_DATA = data_dir()  # where the offline model and corpus were unpacked, before tests move the cache
 STREAM_SPEC = ActivationSpec(OFFLINE_MODEL, "blocks.0.hook_resid_post", "brown", "train", 32, 20_000, "float32")
@@ -127,3 +128,71 @@ def test_a_killed_streaming_run_resumes_to_the_uninterrupted_sae(offline_model, 
     assert not saved[0].exists()  # the run's folder is gone once the SAE is cached
     for key, value in straight.state_dict().items():
         assert torch.equal(resumed.state_dict()[key], value), key
+
+
+def test_scale_multiplies_every_training_count_and_no_evaluation_count(monkeypatch):
+    from sae_failures.profiles import PROFILES, SCALE_ENV, get_profile, scaled
+    from sae_failures.training_length import doubling
+
+    paper = PROFILES["paper"]
+    tenth = scaled(paper, 0.1)
+    batch = paper.sae_batch_size
+    assert (tenth.train_tokens, tenth.suppression.train_tokens, tenth.gated.sweep_tokens) == (
+        round(5e6 / batch) * batch, round(6e7 / batch) * batch, round(1.2e8 / batch) * batch)
+    assert tenth.alignment.sweep_tokens == tenth.train_tokens and tenth.calibration.tokens == round(2e5 / batch) * batch
+    assert (tenth.eval_tokens, tenth.ce_tokens) == (paper.eval_tokens, paper.ce_tokens)
+    assert len(doubling(*tenth.scale.budgets)) == len(doubling(*paper.scale.budgets))  # still doubling, as often
+    assert scaled(paper, 1e-9).train_tokens == batch  # at least one batch
+    assert scaled(paper, "1") == paper
+    monkeypatch.setenv(SCALE_ENV, "0.1")
+    assert get_profile("paper").train_tokens == tenth.train_tokens
+    monkeypatch.setenv(SCALE_ENV, "-2")
+    with pytest.raises(ValueError, match=r"SCALE must be a positive number .* got -2.0"):
+        get_profile("paper")
+
+
+def test_the_paper_profile_streams_and_stored_specs_keep_their_keys():
+    from sae_failures.activations import spec_for
+    from sae_failures.profiles import PROFILES
+
+    stored = spec_for(PROFILES["offline"], "blocks.12.hook_resid_post", "train")
+    assert not stored.stream and "stream" not in stored.to_dict()
+    assert spec_for(PROFILES["paper"], "blocks.3.hook_resid_post", "train").stream
+    assert not spec_for(PROFILES["paper"], "blocks.3.hook_resid_post", "heldout").stream  # held in memory
+    streamed = dataclasses.replace(stored, stream=True)
+    assert streamed.key() != stored.key()
+    sae = SAESpec("standard", stored, 64, 1.0, 4096)
+    assert dataclasses.replace(sae, activations=streamed).key() != sae.key()
+    assert "stream" not in sae.to_dict()["activations"]
+
+
+def test_harvest_refuses_a_streamed_spec(offline_model, tmp_data):
+    with pytest.raises(ValueError, match=r"a streamed spec .* never stored"):
+        harvest(offline_model, [dataclasses.replace(STREAM_SPEC, stream=True)])
+
+
+def test_the_heldout_set_in_memory_is_the_harvested_one(offline_model, tmp_data):
+    _link_assets(data_dir())
+    spec = ActivationSpec(OFFLINE_MODEL, "blocks.0.hook_resid_post", "brown", "heldout", 32, 3000, "float32")
+    assert torch.equal(HeldoutActivations(offline_model, spec, 576).tensor(), harvest(offline_model, [spec])[0].tensor())
+    with pytest.raises(ValueError, match=r"The corpus has only \d+ tokens in its heldout split, fewer than the "
+                                         r"10000000 requested"):
+        HeldoutActivations(offline_model, dataclasses.replace(spec, n_tokens=10_000_000), 576)
+
+
+def test_a_second_pass_reads_the_first_passes_rows_without_running_the_model(offline_model, tmp_data, monkeypatch):
+    _link_assets(data_dir())
+    from sae_failures import streaming
+
+    stream = ActivationStream(offline_model, STREAM_SPEC, 576)
+    first = list(stream.batches(256, seed=1, n_samples=256 * 12))
+    forwards = []
+    raw = streaming.SinkFilteredStore.get_raw_llm_batch
+    monkeypatch.setattr(streaming.SinkFilteredStore, "get_raw_llm_batch",
+                        lambda self, **k: forwards.append(1) or raw(self, **k))
+    again = list(stream.batches(256, seed=1, n_samples=256 * 12))
+    assert forwards == [] and all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    monkeypatch.setattr(streaming, "MEMO_BYTES", 0)  # a stream with no room runs the model every pass
+    fresh = ActivationStream(offline_model, STREAM_SPEC, 576)
+    assert all(torch.equal(a, b) for a, b in zip(first, fresh.batches(256, seed=1, n_samples=256 * 12), strict=True))
+    assert forwards and fresh.memo == {}

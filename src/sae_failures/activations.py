@@ -23,7 +23,6 @@ import json
 import re
 import shutil
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -195,6 +194,9 @@ def harvest(model: HookedTransformer, specs: Sequence[ActivationSpec],
             batch_contexts: int = 32) -> list[ActivationStore]:
     """Stores for ``specs`` (same corpus, split, context size, tokens), harvesting only the missing ones."""
     validate_hooks(model, [s.hook for s in specs])
+    if any(s.stream for s in specs):
+        raise ValueError("harvest() stores activations; a streamed spec (stream=True) is read from the model "
+                         "while training (streaming.ActivationStream) and never stored.")
     shared = {(s.model, s.corpus, s.split, s.context_size, s.n_tokens, s.dtype) for s in specs}
     if len(shared) != 1:
         raise ValueError("harvest() takes specs that differ only in their hook point.")
@@ -280,7 +282,7 @@ def _harvest_missing(model: HookedTransformer, specs: Sequence[ActivationSpec],
                                f"{first.n_tokens} were requested.")
         for spec in specs:
             arrays[spec.hook].flush()
-            meta = {**asdict(spec), "d": widths[spec.hook], "storage": np.dtype(storage).name,
+            meta = {**spec.to_dict(), "d": widths[spec.hook], "storage": np.dtype(storage).name,
                     "excluded_positions": f"separator token {separator} and rows with norm > "
                     f"{SINK_NORM_RATIO}x the batch median (attention sinks)"}
             (staged[spec.hook] / META_FILE).write_text(json.dumps(meta, indent=1))
@@ -299,4 +301,4 @@ def spec_for(profile: Profile, hook: str, split: str) -> ActivationSpec:
     """The activation spec a profile uses for ``hook``: train_tokens or eval_tokens of the split."""
     n_tokens = profile.train_tokens if split == "train" else profile.eval_tokens
     return ActivationSpec(profile.model, hook, profile.corpus, split, profile.context_size,
-                          n_tokens, profile.model_dtype)
+                          n_tokens, profile.model_dtype, stream=profile.stream_training and split == "train")

@@ -18,7 +18,7 @@ from sae_lens import SAE
 from sae_lens.saes.standard_sae import StandardTrainingSAE, StandardTrainingSAEConfig
 
 from sae_failures.activations import ActivationStore
-from sae_failures.calibration import calibrate
+from sae_failures.calibration import calibrate_all
 from sae_failures.claims import Claim, verdict
 from sae_failures.devices import to_numpy
 from sae_failures.metrics import (
@@ -34,7 +34,7 @@ from sae_failures.profiles import (
     Profile,
     resolve,
 )
-from sae_failures.saes import get_sae, load_release  # noqa: F401  (load_release: notebook 03's histograms)
+from sae_failures.saes import get_saes, load_release  # noqa: F401  (load_release: notebook 03's histograms)
 from sae_failures.sites import SiteData
 from sae_failures.specs import ActivationSpec, SAESpec
 from sae_failures.training import build_training_sae, fit_fixed_batch
@@ -181,8 +181,8 @@ def calibrated_study(profile: Profile, site: SiteData, seed: int = 0) -> Alignme
     seeds["aligned"] = paper_sae_spec("aligned", site.train.spec, study.width, ref["aligned"], study.sweep_tokens,
                                       profile.sae_batch_size, seed, profile.sae_autocast)
     x_eval = site.x_eval()
-    found = {v: calibrate(seeds[v], site.train, x_eval, profile.calibration, CALIBRATION_TARGET_L0, profile.device)
-             for v in ("standard", "aligned", "gated", "jumprelu")}
+    found = calibrate_all({v: seeds[v] for v in ("standard", "aligned", "gated", "jumprelu")}, site.train, x_eval,
+                          profile.calibration, CALIBRATION_TARGET_L0, profile.device)
     factor = {**{v: c.factor for v, c in found.items()}, "topk": 1.0}
     return dataclasses.replace(
         study, sweep_l1={v: found[v].scale(grid) for v, grid in study.sweep_l1.items()},
@@ -217,13 +217,12 @@ def init_norm_check(specs: dict[tuple[str, int, float], SAESpec], store: Activat
                     x_eval: torch.Tensor, device: str = "cpu") -> pd.DataFrame:
     """AB-7 diagnostic: each sweep spec trained from sae-lens's initial decoder norm and from
     ``unit_decoder_init``; one row of reconstruction metrics (dead latents included) per SAE."""
-    rows = []
-    for (variant, width, l1), spec in specs.items():
-        for init_norm, trained in ((SAE_LENS_DECODER_INIT_NORM, spec), (UNIT_DECODER_INIT[1], unit_decoder_init(spec))):
-            sae = get_sae(trained, store, device=device)
-            rows.append({"variant": variant, "width": width, "l1": l1, "decoder_init_norm": init_norm,
-                         **reconstruction_metrics(sae, x_eval)})
-    return pd.DataFrame(rows)
+    both = {(*key, init_norm): trained for key, spec in specs.items() for init_norm, trained in
+            ((SAE_LENS_DECODER_INIT_NORM, spec), (UNIT_DECODER_INIT[1], unit_decoder_init(spec)))}
+    trained = get_saes(both, store, device=device)
+    return pd.DataFrame([{"variant": variant, "width": width, "l1": l1, "decoder_init_norm": init_norm,
+                          **reconstruction_metrics(trained[variant, width, l1, init_norm], x_eval)}
+                         for variant, width, l1, init_norm in both])
 
 
 def max_cosine_similarity(W_dec: torch.Tensor, reference_W_dec: torch.Tensor) -> np.ndarray:

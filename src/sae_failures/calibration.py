@@ -20,19 +20,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from tqdm.auto import tqdm
 
-from sae_failures.activations import ActivationStore
-from sae_failures.cache import config_key, ensure_entry
+from sae_failures.cache import CacheCorruptedError, config_key, ensure_entry, open_entry, quarantine
 from sae_failures.metrics import reconstruction_metrics
 from sae_failures.paths import atomic_write_text, data_dir
 from sae_failures.profiles import CalibrationSizes
-from sae_failures.saes import get_sae
+from sae_failures.saes import get_saes
 from sae_failures.specs import SAESpec
+from sae_failures.training import BatchSource
+
+K = TypeVar("K")
 
 RESULT_FILE = "calibration.json"
 SLOPE_RANGE = (0.5, 4.0)  # -d log L0 / d log c that a secant step may assume
@@ -114,31 +118,56 @@ def _load(path: Path) -> Calibration:
                        tuple(tuple(p) for p in raw["probes"]))
 
 
-def calibrate(spec: SAESpec, store: ActivationStore, x_eval: torch.Tensor, sizes: CalibrationSizes,
+def calibrate(spec: SAESpec, store: BatchSource, x_eval: torch.Tensor, sizes: CalibrationSizes,
               target_l0: float, device: str = "cpu") -> Calibration:
     """The coefficient at which ``spec``'s architecture reaches ``target_l0`` on ``x_eval``,
     searched from ``spec.sparsity`` (the reference) with at most ``sizes.probes`` probe SAEs."""
+    return calibrate_all({spec.variant: spec}, store, x_eval, sizes, target_l0, device)[spec.variant]
 
-    def build(staged: Path) -> None:
-        probes: list[tuple[float, float]] = []
-        coefficient = spec.sparsity
-        bar = tqdm(range(sizes.probes), desc=f"calibrating {spec.variant} at {spec.activations.hook}", leave=False)
-        for _ in bar:
-            sae = get_sae(probe_spec(spec, coefficient, sizes), store, device=device)
-            probes.append((coefficient, reconstruction_metrics(sae, x_eval)["l0"]))
-            bar.set_postfix(coefficient=coefficient, l0=round(probes[-1][1], 1))
-            if abs(probes[-1][1] / target_l0 - 1) <= sizes.tolerance:
-                break
-            coefficient = next_coefficient(probes, target_l0)
-        result = Calibration(spec.variant, spec.sparsity, target_l0, sizes.tolerance, tuple(probes))
-        atomic_write_text(staged / RESULT_FILE, json.dumps(result.to_dict(), indent=1) + "\n")
 
-    result = ensure_entry(_path(spec, sizes, target_l0, len(x_eval)), build, _load)
-    if not result.converged:
-        print(f"calibration: {spec.variant} at {spec.activations.hook} reached L0 {result.best[1]:.1f} "
-              f"(target {target_l0:g}) in {len(result.probes)} probes; using its closest coefficient "
-              f"{result.best[0]:g}", flush=True)
-    return result
+def calibrate_all(specs: Mapping[K, SAESpec], store: BatchSource, x_eval: torch.Tensor, sizes: CalibrationSizes,
+                  target_l0: float, device: str = "cpu") -> dict[K, Calibration]:
+    """``calibrate`` for every spec, their searches in lockstep: each round's probe SAEs train
+    together (``saes.get_saes``, one pass over the data for all), and each search is the one
+    ``calibrate`` alone makes."""
+    paths = {name: _path(spec, sizes, target_l0, len(x_eval)) for name, spec in specs.items()}
+    found: dict[K, Calibration] = {}
+    for name, path in paths.items():
+        if path.exists():
+            try:
+                found[name] = open_entry(path, _load)
+            except CacheCorruptedError as err:
+                quarantine(path, str(err))
+    probes: dict[K, list[tuple[float, float]]] = {name: [] for name in specs if name not in found}
+    coefficient = {name: specs[name].sparsity for name in probes}
+    searching = list(probes)
+    for _ in tqdm(range(sizes.probes), desc=f"calibrating {len(searching)} architecture(s)", leave=False,
+                  disable=not searching):
+        if not searching:
+            break
+        trained = get_saes({name: probe_spec(specs[name], coefficient[name], sizes) for name in searching},
+                           store, device=device)
+        for name in list(searching):
+            probes[name].append((coefficient[name], reconstruction_metrics(trained[name], x_eval)["l0"]))
+            if abs(probes[name][-1][1] / target_l0 - 1) <= sizes.tolerance:
+                searching.remove(name)
+            else:
+                coefficient[name] = next_coefficient(probes[name], target_l0)
+    for name, made in probes.items():
+        spec = specs[name]
+        result = Calibration(spec.variant, spec.sparsity, target_l0, sizes.tolerance, tuple(made))
+
+        def build(staged: Path, result: Calibration = result) -> None:
+            atomic_write_text(staged / RESULT_FILE, json.dumps(result.to_dict(), indent=1) + "\n")
+
+        found[name] = ensure_entry(paths[name], build, _load)
+    for name, spec in specs.items():
+        result = found[name]
+        if not result.converged:
+            print(f"calibration: {spec.variant} at {spec.activations.hook} reached L0 {result.best[1]:.1f} "
+                  f"(target {target_l0:g}) in {len(result.probes)} probes; using its closest coefficient "
+                  f"{result.best[0]:g}", flush=True)
+    return {name: found[name] for name in specs}
 
 
 def describe(calibrations: dict[str, dict]) -> str:

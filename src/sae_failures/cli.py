@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     fig.add_argument("--params", nargs="*", default=[], metavar="NAME=VALUE",
                      help="notebook parameters, e.g. start_from_release=pythia-70m-deduped-res-sm")
     fig.add_argument("--device", default="", help="auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:1, mps")
+    fig.add_argument("--scale", default="", help="times every SAE's training tokens, e.g. 0.1 (default: 1)")
     cmp = sub.add_parser("compare", help="do two runs' claims.json agree? (figures/<profile> folders)")
     cmp.add_argument("before")
     cmp.add_argument("after")
@@ -38,9 +39,12 @@ def main(argv: list[str] | None = None) -> int:
         from sae_failures.devices import resolve_device
         from sae_failures.network import NetworkUnavailableError
         from sae_failures.notebook_runner import NotebooksFailed, parse_params, run
-        from sae_failures.profiles import DEVICE_ENV
+        from sae_failures.profiles import DEVICE_ENV, SCALE_ENV, scaled
 
         try:
+            if args.scale:
+                scaled(PROFILES["smoke"], args.scale)  # one line now if it is not a number
+                os.environ[SCALE_ENV] = args.scale  # every notebook's get_profile applies it
             if args.device:
                 resolve_device(args.device)  # one line now, not one per notebook
                 os.environ[DEVICE_ENV] = args.device  # the notebooks' ``device`` parameter defaults to it

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from sae_lens import SAE
 
-from sae_failures.calibration import calibrate, describe
+from sae_failures.calibration import calibrate_all, describe
 from sae_failures.claims import Claim, verdict
 from sae_failures.frontiers import compare_variants, gain_at_matched_l0, l0_ratios
 from sae_failures.metrics import EVAL_BATCH
@@ -85,12 +85,11 @@ def calibrated_study(profile: Profile, site: SiteData, seed: int = 0) -> GatedSt
     common = dict(n_tokens=study.sweep_tokens, batch_size=profile.sae_batch_size, seed=seed,
                   autocast=profile.sae_autocast)
     x_eval = site.x_eval()
-    found = {name: calibrate(spec, site.train, x_eval, profile.calibration, CALIBRATION_TARGET_L0, profile.device)
-             for name, spec in (
-                 ("baseline", baseline_spec(site.train.spec, study.baseline_width,
-                                            CALIBRATION_REFERENCE["standard_unit_norm"], **common)),
-                 ("Gated", gated_spec(site.train.spec, study.gated_width, CALIBRATION_REFERENCE["gated_paper"],
-                                      **common)))}
+    found = calibrate_all(
+        {"baseline": baseline_spec(site.train.spec, study.baseline_width, CALIBRATION_REFERENCE["standard_unit_norm"],
+                                   **common),
+         "Gated": gated_spec(site.train.spec, study.gated_width, CALIBRATION_REFERENCE["gated_paper"], **common)},
+        site.train, x_eval, profile.calibration, CALIBRATION_TARGET_L0, profile.device)
     return dataclasses.replace(study, baseline_l1=found["baseline"].scale(study.baseline_l1),
                                gated_l1=found["Gated"].scale(study.gated_l1),
                                calibrations={name: c.to_dict() for name, c in found.items()})

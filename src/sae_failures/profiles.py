@@ -11,6 +11,7 @@ Dictionary sizes are absolute (an int) or a multiple of the SAE's input width
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Any
@@ -70,6 +71,7 @@ class SuppressionSizes:
     layers: tuple[int, ...]  # residual layers with a base SAE and every fine-tune
     finetune_tokens: int
     l1_from_post: bool  # base SAEs at the post's c (a notebook parameter), else the standard L1
+    train_tokens: int | None = None  # each base SAE's training tokens (None: the profile's train_tokens)
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,9 @@ class Profile:
     # sparsity grids moved per (model, hook, architecture) to CALIBRATION_TARGET_L0 (``calibration``);
     # None keeps SmolLM2's grids, which were set where they are used
     calibration: CalibrationSizes | None = None
+    # train SAEs from a stream of model activations (``streaming``), nothing stored but the
+    # held-out set in memory; False: harvest once to disk, as the CPU profiles do
+    stream_training: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -168,6 +173,7 @@ PAPER_MODEL = "EleutherAI/pythia-70m-deduped"
 PAPER_LAYER = 3
 
 DEVICE_ENV = "SAE_FAILURES_DEVICE"  # what ``make figures DEVICE=...`` sets
+SCALE_ENV = "SAE_FAILURES_SCALE"  # what ``make figures SCALE=0.1`` sets: ``scaled``'s factor
 OVERRIDES_ENV = "SAE_FAILURES_OVERRIDES"  # YAML {field: value}, e.g. {train_tokens: 24000, gated.sweep_tokens: 24000}
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
@@ -245,34 +251,37 @@ PROFILES: dict[str, Profile] = {
         device=AUTO,
         model_dtype="float32",
         context_size=128,
-        # Stored on disk (d=512 fp32: 2 GB per million tokens); the papers' 100M+ token runs
-        # would need streaming activations, which this profile does not do yet.
-        train_tokens=10_000_000,
+        # Each paper's own tokens per SAE, streamed from the model (``stream_training``), so
+        # nothing is stored: 50M for notebooks 00 and 03 (the alignment paper's SAEs), 600M
+        # for 01's base SAEs (the suppression post: 6 epochs of 100M OpenWebText tokens), 1.2B
+        # for 04 (Gated SAEs: 300k steps of 4096). ``SCALE`` (``scaled``) shrinks them all.
+        train_tokens=50_000_000,
         eval_tokens=1_000_000,
         ce_tokens=131_072,
         sae_batch_size=4096,
         default_layer=PAPER_LAYER,
         # a fifth of the sweeps' tokens per probe, at most 5 probes (about 1 GPU-minute each)
         calibration=CalibrationSizes(tokens=2_000_000, probes=5, tolerance=0.15),
+        stream_training=True,
         suppression=SuppressionSizes(toy_p=(0.01, 0.05, 0.2, 0.5), toy_m=(0.2, 0.4, 0.6, 1.0, 2.0, 3.0),
                                      layers=(0, 1, 2, 3, 4, 5), finetune_tokens=2_000_000,
-                                     l1_from_post=True),
+                                     l1_from_post=True, train_tokens=600_000_000),
         # the paper's model and layer (Pythia-160M layer 8), its 4096 and 16384 latents, and
         # the three sae-lens releases it histograms
         alignment=AlignmentSizes(
             model="EleutherAI/pythia-160m-deduped", layer=8, width=4096, sweep_widths=(4096, 16384),
-            sweep_l1=ALIGNMENT_SWEEP_L1, sweep_tokens=10_000_000, topk_ks=TOPK_KS, checkpoints=8,
+            sweep_l1=ALIGNMENT_SWEEP_L1, sweep_tokens=50_000_000, topk_ks=TOPK_KS, checkpoints=8,
             toy_seeds=16,
             releases={"pythia-70m-deduped-res-sm": "blocks.3.hook_resid_post",
                       "llama-3-8b-it-res-jh": "blocks.25.hook_resid_post",
                       "sae_bench_gemma-2-2b_topk_width-2pow12_date-1109": "blocks.12.hook_resid_post__trainer_0"}),
         # GELU-1L's MLP neurons (the paper's first model) and Pythia's residual, MLP and
-        # attention outputs at layer 3; 8 x d_in Gated latents on all the training tokens
+        # attention outputs at layer 3; 8 x d_in Gated latents, 1.2B tokens each
         gated=GatedSizes(
             sites=(Site("GELU-1L MLP neurons", "gelu-1l", "blocks.0.mlp.hook_post"),
                    *(Site(f"{kind} {PAPER_LAYER}", PAPER_MODEL, f"blocks.{PAPER_LAYER}.{hook}") for kind, hook in
                      (("resid", "hook_resid_post"), ("mlp", "hook_mlp_out"), ("attn", "hook_attn_out")))),
-            gated_width=TimesD(8), sweep_tokens=10_000_000, baseline_l1=GATED_BASELINE_L1, gated_l1=GATED_L1,
+            gated_width=TimesD(8), sweep_tokens=1_200_000_000, baseline_l1=GATED_BASELINE_L1, gated_l1=GATED_L1,
             ablation_site=f"resid {PAPER_LAYER}", rescale_shift_tokens=2_000_000),
         # the papers' token counts: 10M-160M stored tokens repeated up to 16 times (streaming: issue 17)
         scale=ScaleSizes(seeds=3, seed_notebooks=LM_NOTEBOOKS, budgets=(10_000_000, 160_000_000),
@@ -296,6 +305,8 @@ def get_profile(name: str, device: str | None = None) -> Profile:
         import yaml
 
         profile = with_overrides(profile, yaml.safe_load(overrides) or {})
+    if os.environ.get(SCALE_ENV):
+        profile = scaled(profile, os.environ[SCALE_ENV])
     wanted = device if device not in (None, "", AUTO) else os.environ.get(DEVICE_ENV) or profile.device
     return replace(profile, device=resolve_device(wanted))
 
@@ -342,3 +353,41 @@ def with_overrides(profile: Profile, overrides: dict[str, Any]) -> Profile:
         shown = ", ".join(f"{k}={v}" for k, v in overrides.items())
         profile = replace(profile, description=f"{profile.description} Overridden: {shown}.")
     return profile
+
+
+def scaled(profile: Profile, factor: float | str) -> Profile:
+    """``profile`` with every SAE's training tokens times ``factor`` (whole batches, at least
+    one): the base, sweep, fine-tune, rescale and calibration runs and notebook 05's budgets
+    (their doubling kept). Evaluation and CE tokens stay: a scaled run is measured as the
+    full one is. How ``make figures PROFILE=paper SCALE=0.1`` runs the papers at a tenth."""
+    try:
+        factor = float(factor)
+    except ValueError:
+        factor = float("nan")
+    if not (math.isfinite(factor) and factor > 0):
+        raise ValueError(f"SCALE must be a positive number (1: the profile's token counts, 0.1: a tenth), "
+                         f"got {factor!r}.")
+    if factor == 1:
+        return profile
+    batch = profile.sae_batch_size
+
+    def times(tokens: int | None) -> int | None:
+        return None if tokens is None else max(batch, round(tokens * factor / batch) * batch)
+
+    def doubling(budgets: tuple[int, int]) -> tuple[int, int]:
+        first = times(budgets[0])
+        return first, first * (budgets[1] // budgets[0])
+
+    suppression, gated, alignment = profile.suppression, profile.gated, profile.alignment
+    calibration = profile.calibration
+    return replace(
+        profile, description=f"{profile.description} Scaled: {factor:g} x every SAE's training tokens.",
+        train_tokens=times(profile.train_tokens),
+        suppression=replace(suppression, finetune_tokens=times(suppression.finetune_tokens),
+                            train_tokens=times(suppression.train_tokens)),
+        alignment=replace(alignment, sweep_tokens=times(alignment.sweep_tokens)),
+        gated=replace(gated, sweep_tokens=times(gated.sweep_tokens),
+                      rescale_shift_tokens=times(gated.rescale_shift_tokens)),
+        calibration=None if calibration is None else replace(calibration, tokens=times(calibration.tokens)),
+        scale=replace(profile.scale, budgets=doubling(profile.scale.budgets),
+                      sweep_budgets=doubling(profile.scale.sweep_budgets)))

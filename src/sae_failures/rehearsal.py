@@ -44,6 +44,7 @@ def overrides() -> dict:
         "sae_batch_size": smoke.sae_batch_size,
         "suppression.toy_p": list(smoke.suppression.toy_p), "suppression.toy_m": list(smoke.suppression.toy_m),
         "suppression.finetune_tokens": smoke.suppression.finetune_tokens,
+        "suppression.train_tokens": smoke.train_tokens,
         "suppression.layers": [0, paper.default_layer],  # the first layer and the shared one, of 0-5
         "alignment.width": WIDTH.of(768), "alignment.sweep_widths": [WIDTH.of(768), 2 * WIDTH.of(768)],
         "alignment.sweep_tokens": smoke.alignment.sweep_tokens, "alignment.checkpoints": smoke.alignment.checkpoints,

@@ -11,7 +11,7 @@ Training itself is ``training.train_saes``; the cache mechanics are ``cache``.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -51,27 +51,32 @@ def get_sae(spec: SAESpec, store: BatchSource | None = None, device: str = "cpu"
     return get_saes({spec.path().name: spec}, store, device)[spec.path().name]
 
 
-def get_saes(specs: Mapping[K, SAESpec], store: BatchSource | None = None, device: str = "cpu") -> dict[K, SAE]:
+def get_saes(specs: Mapping[K, SAESpec], stores: BatchSource | Sequence[BatchSource] | None = None,
+             device: str = "cpu") -> dict[K, SAE]:
     """``get_sae`` for every spec, training the missing ones together: SAEs that draw the same
     batches (activations, batch size, seed) share one pass over the data, one forward pass
-    per batch when ``store`` is a stream. Fresh SAEs train before the fine-tunes that may
-    start from them. Each SAE equals the one ``get_sae`` alone would train."""
-    for spec in specs.values():
-        if store is not None and store.spec != spec.activations:
-            raise ValueError("The store does not hold the activations named in the spec.")
+    per batch when their store is a stream. ``stores``: the store, or stores, holding the
+    specs' activations (each spec takes the one whose ``spec`` matches; default: the stored
+    ones). Fresh SAEs train before the fine-tunes that may start from them. Each SAE equals
+    the one ``get_sae`` alone would train."""
+    by_spec = {s.spec: s for s in ([] if stores is None else [stores] if hasattr(stores, "spec") else stores)}
+    if stores is not None and any(s.activations not in by_spec for s in specs.values()):
+        raise ValueError("The store does not hold the activations named in the spec.")
     missing = [s for s in dict.fromkeys(specs.values()) if not s.is_release and not s.path().exists()]
     for finetunes in (False, True):
         groups: dict[tuple, list[SAESpec]] = {}
         for spec in missing:
             if bool(spec.init_from) == finetunes:
                 groups.setdefault((spec.activations, spec.batch_size, spec.seed), []).append(spec)
-        for group in groups.values():
-            _train_group(group, store or ActivationStore(group[0].activations), device)
-    return {key: _cached_sae(spec, store, device) for key, spec in specs.items()}
+        for (activations, _, _), group in groups.items():
+            _train_group(group, by_spec.get(activations) or ActivationStore(activations), device)
+    return {key: _cached_sae(spec, by_spec.get(spec.activations), device) for key, spec in specs.items()}
 
 
 def _check_epochs(spec: SAESpec, source: BatchSource) -> None:
-    if spec.n_tokens > spec.epochs * source.n_tokens:
+    """Stored activations repeat only as often as the spec says; a stream runs on (its corpus
+    restarts only at its end)."""
+    if not spec.activations.stream and spec.n_tokens > spec.epochs * source.n_tokens:
         raise ValueError(
             f"{spec.path().name} trains on {spec.n_tokens:,} tokens but the store holds "
             f"{source.n_tokens:,}; set epochs={-(-spec.n_tokens // source.n_tokens)} in the spec to "

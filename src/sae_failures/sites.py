@@ -3,7 +3,9 @@
 A ``Site`` (``specs``) names a model and hook point. ``prepare_sites`` loads each model
 once, harvests all of its sites in one forward pass per split, and bundles per site the
 model, the training and held-out stores, the CE contexts and the separator token: what
-every language-model notebook needs before its first SAE.
+every language-model notebook needs before its first SAE. With ``Profile.stream_training``
+(the paper profile) nothing is harvested: training reads a stream from the model and the
+held-out set is held in memory.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import numpy as np
 import torch
 from transformer_lens import HookedTransformer
 
-from sae_failures.activations import ActivationStore, ce_contexts, harvest, spec_for
+from sae_failures.activations import ActivationStore, ce_contexts, harvest, hook_widths, spec_for
 from sae_failures.model import document_separator_id, load_model
 from sae_failures.profiles import Profile
 from sae_failures.specs import Site
+from sae_failures.streaming import ActivationStream, HeldoutActivations
 
 
 @dataclass(frozen=True)
@@ -28,8 +31,8 @@ class SiteData:
 
     site: Site
     model: HookedTransformer
-    train: ActivationStore
-    heldout: ActivationStore
+    train: ActivationStore | ActivationStream  # stored, or streamed (``Profile.stream_training``)
+    heldout: ActivationStore | HeldoutActivations
     contexts: np.ndarray  # held-out token contexts for CE splicing
     separator: int
 
@@ -55,8 +58,13 @@ def prepare_sites(profile: Profile, chosen: Sequence[Site]) -> dict[str, SiteDat
         mine = [s for s in chosen if s.model == name]
         prof = dataclasses.replace(profile, model=name)
         model = load_model(name, device=profile.device, dtype=profile.model_dtype)
-        train = harvest(model, [spec_for(prof, s.hook, "train") for s in mine])
-        heldout = harvest(model, [spec_for(prof, s.hook, "heldout") for s in mine])
+        if profile.stream_training:  # nothing on disk: the model runs while the SAEs train
+            widths = hook_widths(model, [s.hook for s in mine], profile.context_size)
+            train = [ActivationStream(model, spec_for(prof, s.hook, "train"), widths[s.hook]) for s in mine]
+            heldout = [HeldoutActivations(model, spec_for(prof, s.hook, "heldout"), widths[s.hook]) for s in mine]
+        else:
+            train = harvest(model, [spec_for(prof, s.hook, "train") for s in mine])
+            heldout = harvest(model, [spec_for(prof, s.hook, "heldout") for s in mine])
         separator = document_separator_id(model)
         for site, tr, ho in zip(mine, train, heldout, strict=True):
             prepared[site.label] = SiteData(site, model, tr, ho, ce_contexts(model, prof, site.hook), separator)

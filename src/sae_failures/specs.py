@@ -62,6 +62,7 @@ class ActivationSpec:
     context_size: int
     n_tokens: int
     dtype: str  # model dtype of the forward pass; storage keeps it exactly
+    stream: bool = False  # streamed from the model while training (``streaming``), never stored
 
     def __post_init__(self) -> None:
         _require(self.n_tokens >= 1, f"n_tokens must be a positive number of tokens, got {self.n_tokens}.")
@@ -70,8 +71,15 @@ class ActivationSpec:
         _require(self.split in SPLITS, f"Unknown split {self.split!r}. Valid splits: {', '.join(SPLITS)}.")
         _require(self.dtype in DTYPES, f"Unknown dtype {self.dtype!r}. Valid dtypes: {', '.join(DTYPES)}.")
 
+    def to_dict(self) -> dict[str, Any]:
+        """The fields, ``stream`` only when set: specs keep the keys they had before it."""
+        fields = asdict(self)
+        if not self.stream:
+            del fields["stream"]
+        return fields
+
     def key(self) -> str:
-        return config_key({**asdict(self), "harvest_version": HARVEST_VERSION})
+        return config_key({**self.to_dict(), "harvest_version": HARVEST_VERSION})
 
     def path(self) -> Path:
         safe_model = self.model.replace("/", "__")
@@ -138,7 +146,7 @@ class SAESpec:
                      f"sparsity (the {self.variant} penalty coefficient) must be 0 or more, got {self.sparsity}.")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "activations": self.activations.to_dict()}
 
     def key(self) -> str:
         fields = self.to_dict()

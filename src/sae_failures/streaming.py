@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from datasets import Features, IterableDataset, Sequence, Value
 from sae_lens.training.activations_store import ActivationsStore
+from tqdm.auto import tqdm
 from transformer_lens import HookedTransformer
 
 from sae_failures.activations import sink_mask
@@ -37,6 +38,7 @@ from sae_failures.specs import ActivationSpec
 CONTEXTS_PER_FORWARD = 32  # contexts per model forward pass (the harvest's batch)
 BUFFER_BATCHES = 16  # training batches' worth of activations in the mixing buffer
 MIX_FRACTION = 0.5  # sae-lens's default: half the buffer stays to mix with the next refill
+MEMO_BYTES = 1 << 30  # activations a stream keeps from its first forward passes, for its next pass
 
 
 def iter_contexts(token_stream: Iterator[list[int]], separator: int, context_size: int) -> Iterator[list[int]]:
@@ -53,14 +55,27 @@ def iter_contexts(token_stream: Iterator[list[int]], separator: int, context_siz
 
 
 class SinkFilteredStore(ActivationsStore):
-    """sae-lens's store, dropping what the offline harvest drops (``activations.sink_mask``)."""
+    """sae-lens's store, dropping what the offline harvest drops (``activations.sink_mask``).
+
+    Every pass of a stream starts at the corpus's beginning, so the first forward passes of
+    one pass are those of the next: the stream keeps their rows (``ActivationStream.memo``,
+    up to ``MEMO_BYTES``) and a later pass reads them instead of running the model again.
+    The dataset still advances as before, so positions and checkpoints are unchanged.
+    """
 
     separator: int
+    stream: ActivationStream
 
     def get_filtered_llm_batch(self, raise_on_epoch_end: bool = False) -> torch.Tensor:
+        position = self.n_dataset_processed  # the same sequence of calls reaches the same rows
+        kept = self.stream.memo.get(position)
+        if kept is not None:
+            self.get_batch_tokens(raise_at_epoch_end=raise_on_epoch_end)  # advance past them
+            return kept
         acts, tokens = self.get_raw_llm_batch(raise_on_epoch_end=raise_on_epoch_end)
-        keep = ~sink_mask(acts[None], tokens[None], self.separator)[0]
-        return acts[keep]
+        kept = acts[~sink_mask(acts[None], tokens[None], self.separator)[0]]
+        self.stream.remember(position, kept)
+        return kept
 
 
 def context_dataset(model: HookedTransformer, spec: ActivationSpec) -> IterableDataset:
@@ -123,7 +138,8 @@ class StreamBatches:
     def __init__(self, stream: ActivationStream, batch_size: int, seed: int, n_samples: int | None):
         self.stream, self.n_samples, self.served = stream, n_samples, 0
         self.store = stream.new_store(batch_size)
-        self.buffer = MixingBuffer(self.store.get_filtered_llm_batch, BUFFER_BATCHES * batch_size, batch_size, seed)
+        size = BUFFER_BATCHES * batch_size if n_samples is None else min(BUFFER_BATCHES * batch_size, n_samples)
+        self.buffer = MixingBuffer(self.store.get_filtered_llm_batch, max(size, batch_size), batch_size, seed)
 
     def __iter__(self) -> StreamBatches:
         return self
@@ -161,6 +177,25 @@ class ActivationStream:
     def __init__(self, model: HookedTransformer, spec: ActivationSpec, d: int):
         self.model, self.spec, self._d = model, spec, d
         self.separator = document_separator_id(model)
+        self._means: dict[tuple[int, int, int], torch.Tensor] = {}
+        self.memo: dict[int, torch.Tensor] = {}  # dataset position -> the rows of the forward pass there
+        self._memo_bytes = 0
+
+    def remember(self, position: int, rows: torch.Tensor) -> None:
+        """Keep a forward pass's rows while the stream's memo has room (``MEMO_BYTES``)."""
+        size = rows.numel() * rows.element_size()
+        if self._memo_bytes + size <= MEMO_BYTES:
+            self.memo[position] = rows
+            self._memo_bytes += size
+
+    def sample_mean(self, batch_size: int, seed: int, n_samples: int, compute: Callable[[], torch.Tensor]
+                    ) -> torch.Tensor:
+        """``compute()``, once per (batch size, seed, rows): the mean b_dec starts at is a
+        function of the stream alone, so the SAEs of a notebook share one pass for it."""
+        key = (batch_size, seed, n_samples)
+        if key not in self._means:
+            self._means[key] = compute()
+        return self._means[key]
 
     @property
     def d(self) -> int:
@@ -178,8 +213,36 @@ class ActivationStream:
             store_batch_size_prompts=CONTEXTS_PER_FORWARD, train_batch_size_tokens=batch_size,
             prepend_bos=False, normalize_activations="none", device=torch.device(self.model.cfg.device),
             dtype="float32")
-        store.separator = self.separator
+        store.separator, store.stream = self.separator, self
         return store
 
     def batches(self, batch_size: int, seed: int, n_samples: int | None = None) -> StreamBatches:
         return StreamBatches(self, batch_size, seed, n_samples)
+
+
+class HeldoutActivations:
+    """A held-out split streamed once into memory: the rows ``activations.harvest`` would store,
+    in the same order, without writing them (``tensor``, ``n_tokens``, ``d`` as the store has)."""
+
+    def __init__(self, model: HookedTransformer, spec: ActivationSpec, d: int):
+        self.spec, self.d = spec, d
+        store = ActivationStream(model, spec, d).new_store(CONTEXTS_PER_FORWARD * spec.context_size)
+        rows, have = [], 0
+        bar = tqdm(total=spec.n_tokens, desc=f"held-out {spec.hook}", unit="tok", unit_scale=True)
+        while have < spec.n_tokens:
+            try:
+                rows.append(store.get_filtered_llm_batch(raise_on_epoch_end=True).cpu())
+            except StopIteration:
+                raise ValueError(f"The corpus has only {have} tokens in its {spec.split} split, fewer than the "
+                                 f"{spec.n_tokens} requested. Ask for fewer tokens.") from None
+            have += len(rows[-1])
+            bar.update(min(have, spec.n_tokens) - bar.n)
+        bar.close()
+        self._rows = torch.cat(rows)[: spec.n_tokens]
+
+    @property
+    def n_tokens(self) -> int:
+        return self.spec.n_tokens
+
+    def tensor(self, n: int | None = None) -> torch.Tensor:
+        return self._rows[: self.n_tokens if n is None else n]

@@ -152,8 +152,9 @@ def base_spec(profile: Profile, store: ActivationStore, d_model: int, seed: int,
     that release's SAE for the layer instead of pretraining one (``release_width``: its
     dictionary size; 0 reads it from the release's config).
     """
+    tokens = profile.suppression.train_tokens or profile.train_tokens
     if not profile.suppression.l1_from_post:
-        return standard_spec(store.spec, profile.train_tokens, profile.sae_batch_size, d_model, seed=seed,
+        return standard_spec(store.spec, tokens, profile.sae_batch_size, d_model, seed=seed,
                              autocast=profile.sae_autocast)
     scale = activation_scale(store.d, store.batches(profile.sae_batch_size, seed=seed))
     l1 = l1_from_post(post_l1, scale, store.d)
@@ -161,7 +162,7 @@ def base_spec(profile: Profile, store: ActivationStore, d_model: int, seed: int,
         width = release_width or saes.release_width(release, store.spec.hook)
         return release_spec(release, store.spec.hook, store.spec, width, l1,
                             profile.sae_batch_size, seed=seed)
-    return standard_spec(store.spec, profile.train_tokens, profile.sae_batch_size, d_model,
+    return standard_spec(store.spec, tokens, profile.sae_batch_size, d_model,
                          l1=l1, seed=seed, autocast=profile.sae_autocast)
 
 

@@ -86,8 +86,13 @@ def activation_scale(d: int, provider: Iterator[torch.Tensor]) -> float:
 def data_mean(source: BatchSource, seed: int) -> torch.Tensor:
     """The mean activation over a sample drawn with ``seed + 1``: where b_dec starts."""
     batch = min(B_DEC_SAMPLE_BATCH, source.n_tokens)  # a source smaller than one batch is averaged whole
-    batches = source.batches(batch, seed=seed + 1, n_samples=B_DEC_SAMPLE_BATCHES * batch)
-    return torch.cat(list(batches)).mean(0)
+    n_samples = B_DEC_SAMPLE_BATCHES * batch
+
+    def compute() -> torch.Tensor:
+        return torch.cat(list(source.batches(batch, seed=seed + 1, n_samples=n_samples))).mean(0)
+
+    memo = getattr(source, "sample_mean", None)  # a stream computes it once per seed
+    return compute() if memo is None else memo(batch, seed, n_samples, compute)
 
 
 @torch.no_grad()
