@@ -13,7 +13,7 @@ SEEDS ?= 0 1 2
 FAMILY ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: setup figures seeds lengths test lint pytest nbval rehearse bench clean-cache help
+.PHONY: setup figures seeds lengths test lint pytest nbval rehearse bench estimate clean-cache help
 
 help:
 	@echo "make figures [PROFILE=smoke|offline|paper] [NOTEBOOKS='00 02']  run notebooks, write figures/<profile>/"
@@ -24,6 +24,7 @@ help:
 	@echo "make test                                                     ruff + pytest + nbval (smoke profile) + rehearse"
 	@echo "make rehearse                                                 the paper profile's notebooks against local stand-ins"
 	@echo "make bench                                                    throughput vs matmul roofline"
+	@echo "make estimate [SCALE=0.1]                                     the paper profile's SAEs, tokens and GPU-hours per notebook"
 	@echo "make setup                                                    create .venv and install everything"
 
 setup: $(STAMP)
@@ -63,6 +64,9 @@ rehearse: $(STAMP)
 	$(BIN)/python -m sae_failures.cli rehearse
 
 test: lint pytest nbval rehearse
+
+estimate: $(STAMP)
+	$(BIN)/python -m sae_failures.cli estimate $(if $(SCALE),--scale $(SCALE))
 
 bench: $(STAMP)
 	$(BIN)/python -m sae_failures.cli bench

@@ -196,3 +196,17 @@ def test_a_second_pass_reads_the_first_passes_rows_without_running_the_model(off
     fresh = ActivationStream(offline_model, STREAM_SPEC, 576)
     assert all(torch.equal(a, b) for a, b in zip(first, fresh.batches(256, seed=1, n_samples=256 * 12), strict=True))
     assert forwards and fresh.memo == {}
+
+
+def test_the_gpu_estimate_counts_each_notebooks_training():
+    from sae_failures.estimates import notebook_costs
+    from sae_failures.profiles import PROFILES, scaled
+
+    full, tenth = notebook_costs(PROFILES["paper"]), notebook_costs(scaled(PROFILES["paper"], 0.1))
+    # 00: one 4 x 512 SAE on 50M tokens of Pythia-70m's layer 3 (4 blocks of 4d^2 + 2 d d_mlp parameters)
+    assert full.loc["00", "SAE FLOPs"] == 12 * 512 * 2048 * 50e6
+    assert full.loc["00", "forward FLOPs"] == 2 * 4 * (4 * 512**2 + 2 * 512 * 2048) * 50e6
+    assert full.loc["01", "SAEs"] == 6 * 7  # a base SAE and 6 fine-tunes per layer
+    ratio = tenth["SAE FLOPs"] / full["SAE FLOPs"]
+    assert ((ratio > 0.099) & (ratio < 0.101)).all()  # SCALE scales every notebook's training
+    assert full["GPU-hours (estimate)"].idxmax() == "04"  # 1.2B tokens per Gated-paper SAE

@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     lengths.add_argument("--family", required=True, help="suppression, alignment, alignment_sweeps or gated")
     lengths.add_argument("--seeds", nargs="+", type=int, required=True, help="e.g. 0 1 2")
     sub.add_parser("assets", help="fetch and convert the offline model and corpus")
+    est = sub.add_parser("estimate", help="the paper profile's SAEs, tokens, FLOPs and estimated GPU-hours per notebook")
+    est.add_argument("--scale", default="1", help="times every SAE's training tokens, e.g. 0.1")
     sub.add_parser("bench", help="throughput next to the matmul roofline")
     sub.add_parser("rehearse", help="run the paper profile's notebooks against local stand-ins (CPU, minutes)")
     args = parser.parse_args(argv)
@@ -56,6 +58,18 @@ def main(argv: list[str] | None = None) -> int:
             for line in str(err).splitlines():
                 print(f"error: {line}", file=sys.stderr)
             return 1
+    elif args.command == "estimate":
+        from sae_failures.estimates import ASSUMED_FLOPS, notebook_costs
+        from sae_failures.profiles import scaled
+
+        try:
+            costs = notebook_costs(scaled(PROFILES["paper"], args.scale))
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(costs.to_string(float_format=lambda x: f"{x:.3g}"))
+        print(f"total: {costs['GPU-hours (estimate)'].sum():.3g} GPU-hours at an assumed {ASSUMED_FLOPS / 1e12:g} "
+              "TFLOP/s (counted, not measured)")
     elif args.command == "rehearse":
         from sae_failures.notebook_runner import NotebooksFailed
         from sae_failures.rehearsal import rehearse

@@ -25,7 +25,6 @@ MODELS = {"EleutherAI/pythia-70m-deduped": (512, 2048), "EleutherAI/pythia-160m-
 ASSUMED_FLOPS = 25e12  # sustained fp32 FLOP/s on one H100/H200-class GPU (about 40% of fp32 peak)
 GATED_COST = 1.3  # a Gated SAE's step against a standard SAE of the same width
 FINETUNE_METHODS = len(ENCODER_METHODS) + 3  # notebook 01's encoder-side methods and its 3 decoder-side ones
-CALIBRATION_ROUNDS_MAX = 1.0  # calibration counted at its most probes (an upper bound)
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ def _groups(profile: Profile) -> dict[str, list[Training]]:
         Training(pythia, layer, d, (4 * d,) * FINETUNE_METHODS, sup.finetune_tokens))]
     d_align = MODELS[align.model][0]
     width, widths = resolve(align.width, d_align), [resolve(w, d_align) for w in align.sweep_widths]
-    probes = (cal.probes * cal.tokens) if cal else 0
+    probes = (cal.probes * cal.tokens) if cal else 0  # a calibration counted at its most probes
     out["03"] = [
         Training(align.model, align.layer, d_align, (width,) * 5, profile.train_tokens),  # 5 architectures
         Training(align.model, align.layer, d_align, (align.wide_factor * width,), profile.train_tokens),
@@ -94,7 +93,7 @@ def notebook_costs(profile: Profile) -> pd.DataFrame:
     for notebook, groups in _groups(profile).items():
         sae, forward = sum(g.sae_flops for g in groups), sum(g.forward_flops for g in groups)
         rows.append({"notebook": notebook, "SAEs": sum(len(g.widths) for g in groups),
-                     "SAE training tokens": sum(len(g.widths) * g.tokens for g in groups),
-                     "streamed tokens": sum(g.tokens for g in groups), "SAE FLOPs": sae,
-                     "forward FLOPs": forward, "GPU-hours (estimate)": (sae + forward) / ASSUMED_FLOPS / 3600})
+                     "SAE training tokens": float(sum(len(g.widths) * g.tokens for g in groups)),
+                     "streamed tokens": float(sum(g.tokens for g in groups)), "SAE FLOPs": float(sae),
+                     "forward FLOPs": float(forward), "GPU-hours (estimate)": (sae + forward) / ASSUMED_FLOPS / 3600})
     return pd.DataFrame(rows).set_index("notebook")

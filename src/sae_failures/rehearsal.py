@@ -26,6 +26,7 @@ import shutil
 from pathlib import Path
 
 from sae_failures import standins
+from sae_failures.cache import verify_manifest
 from sae_failures.notebook_runner import run
 from sae_failures.paths import data_dir
 from sae_failures.profiles import CALIBRATION_REFERENCE, OVERRIDES_ENV, PROFILES, TimesD
@@ -70,4 +71,7 @@ def rehearse() -> Path:
     run(PROFILE, list(NOTEBOOKS))
     os.environ["SAE_FAILURES_FIGURES"] = str(work / "figures-from-release")
     run(PROFILE, ["01"], params=RELEASE_RUN)
+    changed = verify_manifest(root)
+    if changed is not None:
+        raise RuntimeError(f"The rehearsal wrote into the stand-ins ({changed}): the next run would rebuild them.")
     return work

@@ -86,7 +86,10 @@ def standins_dir() -> Path:
 
 def environment(root: Path) -> dict[str, str]:
     """The variables that point every library at the stand-ins in ``root``, with the hub off."""
+    # datasets' own cache stays outside the entry: a file written into it would fail the
+    # entry's manifest and rebuild the stand-ins on the next run
     return {"HF_HOME": str(root / "hf"), "HF_HUB_CACHE": str(root / HUB_DIR), "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_CACHE": str(root.parent / "datasets-cache"),
             "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
             "SAE_FAILURES_OPENWEBTEXT": str(root / CORPUS_FILES.replace("{:04d}", "*"))}
 

@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
-from datasets import Features, IterableDataset, Sequence, Value
 from sae_lens.training.activations_store import ActivationsStore
 from tqdm.auto import tqdm
 from transformer_lens import HookedTransformer
@@ -78,16 +77,20 @@ class SinkFilteredStore(ActivationsStore):
         return kept
 
 
-def context_dataset(model: HookedTransformer, spec: ActivationSpec) -> IterableDataset:
-    """The corpus split as a pretokenized stream of packed contexts (sae-lens's ``tokens`` column)."""
-    separator = document_separator_id(model)
+class ContextDataset:
+    """The corpus split as a pretokenized stream of packed contexts, in the form sae-lens's
+    store iterates (rows with a ``tokens`` column), starting over at each ``iter``. A plain
+    iterable rather than ``datasets.IterableDataset.from_generator``, which fingerprints the
+    generator's closure (the model) and writes lock files into the datasets cache."""
 
-    def rows() -> Iterator[dict[str, list[int]]]:
-        stream = (model.tokenizer(text).input_ids for text in iter_texts(spec.corpus, spec.split))
-        for row in iter_contexts(stream, separator, spec.context_size):
+    def __init__(self, model: HookedTransformer, spec: ActivationSpec):
+        self.model, self.spec = model, spec
+        self.separator = document_separator_id(model)
+
+    def __iter__(self) -> Iterator[dict[str, list[int]]]:
+        stream = (self.model.tokenizer(text).input_ids for text in iter_texts(self.spec.corpus, self.spec.split))
+        for row in iter_contexts(stream, self.separator, self.spec.context_size):
             yield {"tokens": row}
-
-    return IterableDataset.from_generator(rows, features=Features({"tokens": Sequence(Value("int32"))}))
 
 
 class MixingBuffer:
@@ -207,7 +210,7 @@ class ActivationStream:
 
     def new_store(self, batch_size: int) -> SinkFilteredStore:
         store = SinkFilteredStore(
-            model=self.model, dataset=context_dataset(self.model, self.spec), streaming=True,
+            model=self.model, dataset=ContextDataset(self.model, self.spec), streaming=True,  # type: ignore[arg-type]
             hook_name=self.spec.hook, hook_head_index=None, context_size=self.spec.context_size, d_in=self.d,
             n_batches_in_buffer=BUFFER_BATCHES, total_training_tokens=self.spec.n_tokens,
             store_batch_size_prompts=CONTEXTS_PER_FORWARD, train_batch_size_tokens=batch_size,
