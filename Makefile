@@ -9,6 +9,7 @@ NOTEBOOKS ?=
 PARAMS ?=
 DEVICE ?=
 SCALE ?=
+GPUS ?=
 SEEDS ?= 0 1 2
 FAMILY ?=
 STAMP := $(VENV)/.installed
@@ -19,6 +20,7 @@ help:
 	@echo "make figures [PROFILE=smoke|offline|paper] [NOTEBOOKS='00 02']  run notebooks, write figures/<profile>/"
 	@echo "             [DEVICE=auto|cpu|cuda:1|mps] [PARAMS='start_from_release=pythia-70m-deduped-res-sm']"
 	@echo "             [SCALE=0.1]  every SAE's training tokens times SCALE (the paper profile's are the papers')"
+	@echo "             [GPUS=4]     torchrun: the SAE groups of each cell shared across 4 processes, one GPU each"
 	@echo "make seeds [PROFILE=..] [SEEDS='0 1 2'] [NOTEBOOKS='01']    language-model notebooks at more seeds (cached parts)"
 	@echo "make lengths FAMILY=alignment [SEEDS='0'] [PROFILE=..]       one part of notebook 05's training-length study"
 	@echo "make test                                                     ruff + pytest + nbval (smoke profile) + rehearse"
@@ -42,7 +44,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $@
 
 figures: $(STAMP)
-	$(BIN)/python -m sae_failures.cli figures --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) \
+	$(BIN)/python $(if $(GPUS),-m torch.distributed.run --nproc-per-node $(GPUS)) -m sae_failures.cli figures --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) \
 		$(if $(PARAMS),--params $(PARAMS)) $(if $(DEVICE),--device $(DEVICE)) $(if $(SCALE),--scale $(SCALE))
 
 seeds: $(STAMP)

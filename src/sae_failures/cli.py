@@ -38,19 +38,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "figures":
+        from sae_failures import distributed
         from sae_failures.devices import resolve_device
         from sae_failures.network import NetworkUnavailableError
         from sae_failures.notebook_runner import NotebooksFailed, parse_params, run
+        from sae_failures.paths import data_dir
         from sae_failures.profiles import DEVICE_ENV, SCALE_ENV, scaled
 
         try:
+            if distributed.rank() > 0:  # torchrun: only rank 0 writes figures/ and notebooks/
+                os.environ["SAE_FAILURES_FIGURES"] = str(data_dir() / "ranks" / str(distributed.rank()))
+            if not args.device and distributed.local_device():
+                args.device = distributed.local_device()
             if args.scale:
                 scaled(PROFILES["smoke"], args.scale)  # one line now if it is not a number
                 os.environ[SCALE_ENV] = args.scale  # every notebook's get_profile applies it
             if args.device:
                 resolve_device(args.device)  # one line now, not one per notebook
                 os.environ[DEVICE_ENV] = args.device  # the notebooks' ``device`` parameter defaults to it
-            print(f"Claims table: {run(args.profile, args.notebooks, params=parse_params(args.params))}")
+            update = False if distributed.rank() > 0 else None
+            print(f"Claims table: {run(args.profile, args.notebooks, update_committed=update, params=parse_params(args.params))}")
         except (ValueError, NetworkUnavailableError) as err:  # what the user asked for cannot run
             print(f"error: {err}", file=sys.stderr)
             return 2

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import torch
 from sae_lens import SAE
 
+from sae_failures import distributed
 from sae_failures.activations import ActivationStore
 from sae_failures.cache import (
     CacheCorruptedError,
@@ -58,7 +59,8 @@ def get_saes(specs: Mapping[K, SAESpec], stores: BatchSource | Sequence[BatchSou
     per batch when their store is a stream. ``stores``: the store, or stores, holding the
     specs' activations (each spec takes the one whose ``spec`` matches; default: the stored
     ones). Fresh SAEs train before the fine-tunes that may start from them. Each SAE equals
-    the one ``get_sae`` alone would train."""
+    the one ``get_sae`` alone would train. Under torchrun each rank trains its share of the
+    groups (``distributed``)."""
     by_spec = {s.spec: s for s in ([] if stores is None else [stores] if hasattr(stores, "spec") else stores)}
     if stores is not None and any(s.activations not in by_spec for s in specs.values()):
         raise ValueError("The store does not hold the activations named in the spec.")
@@ -68,8 +70,10 @@ def get_saes(specs: Mapping[K, SAESpec], stores: BatchSource | Sequence[BatchSou
         for spec in missing:
             if bool(spec.init_from) == finetunes:
                 groups.setdefault((spec.activations, spec.batch_size, spec.seed), []).append(spec)
-        for (activations, _, _), group in groups.items():
-            _train_group(group, by_spec.get(activations) or ActivationStore(activations), device)
+        ordered = sorted(groups.values(), key=lambda group: group[0].key())  # the same order on every rank
+        for group in distributed.share(ordered):  # all of them in one process
+            _train_group(group, by_spec.get(group[0].activations) or ActivationStore(group[0].activations), device)
+        distributed.barrier()  # the other ranks' groups are cached from here on
     return {key: _cached_sae(spec, by_spec.get(spec.activations), device) for key, spec in specs.items()}
 
 
