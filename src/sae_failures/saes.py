@@ -64,14 +64,19 @@ def get_saes(specs: Mapping[K, SAESpec], stores: BatchSource | Sequence[BatchSou
     by_spec = {s.spec: s for s in ([] if stores is None else [stores] if hasattr(stores, "spec") else stores)}
     if stores is not None and any(s.activations not in by_spec for s in specs.values()):
         raise ValueError("The store does not hold the activations named in the spec.")
+    distributed.barrier()  # under torchrun every rank must see the cache as it was before anyone trains
     missing = [s for s in dict.fromkeys(specs.values()) if not s.is_release and not s.path().exists()]
+    distributed.barrier()
     for finetunes in (False, True):
         groups: dict[tuple, list[SAESpec]] = {}
         for spec in missing:
             if bool(spec.init_from) == finetunes:
                 groups.setdefault((spec.activations, spec.batch_size, spec.seed), []).append(spec)
         ordered = sorted(groups.values(), key=lambda group: group[0].key())  # the same order on every rank
-        for group in distributed.share(ordered):  # all of them in one process
+        # under torchrun a group is split so that every rank has work (each part streams on its own)
+        ways = distributed.world_size()
+        parts = [group[i::min(ways, len(group))] for group in ordered for i in range(min(ways, len(group)))]
+        for group in distributed.share(parts):  # all of them in one process
             _train_group(group, by_spec.get(group[0].activations) or ActivationStore(group[0].activations), device)
         distributed.barrier()  # the other ranks' groups are cached from here on
     return {key: _cached_sae(spec, by_spec.get(spec.activations), device) for key, spec in specs.items()}
