@@ -38,23 +38,25 @@ def matmul_flops_per_s(m: int, k: int, n: int, dtype: torch.dtype, repeats: int 
     return 2 * m * k * n / _best_seconds(lambda: a @ b, repeats)
 
 
-def bench_sae_training(d: int = 576, width: int = 2304, batch: int = 4096, steps: int = 10
-                       ) -> dict[str, float]:
+def bench_sae_training(d: int = 576, width: int = 2304, batch: int = 4096, steps: int = 10,
+                       autocast: bool = False) -> dict[str, float]:
+    """The SAE step as a profile runs it: fp32 (paper) or under bf16 autocast (smoke, offline),
+    against the matmul rate of that dtype."""
     from sae_lens.config import SAETrainerConfig
     from sae_lens.training.sae_trainer import SAETrainer
 
     acts = ActivationSpec("bench", "blocks.0.hook_resid_post", "random", "train", 2, batch, "float32")
-    spec = SAESpec("standard_unit_norm", acts, width, 1.0, batch * (steps + 1), batch_size=batch)
+    spec = SAESpec("standard_unit_norm", acts, width, 1.0, batch * (steps + 1), batch_size=batch, autocast=autocast)
     sae = build_training_sae(spec, d)
     data = torch.randn(batch, d)
     trainer = SAETrainer(SAETrainerConfig(total_training_samples=spec.n_tokens,
-                                          train_batch_size_samples=batch, lr_end=spec.lr), sae,
+                                          train_batch_size_samples=batch, lr_end=spec.lr, autocast=autocast), sae,
                          iter(()))
     seconds = _best_seconds(lambda: trainer.step(data), steps)
     flops = 12 * batch * d * width
     # The roofline is the mix of shapes the step runs: (B,d)x(d,w) and (B,w)x(w,d).
-    roofline = 0.5 * (matmul_flops_per_s(batch, d, width, torch.float32)
-                      + matmul_flops_per_s(batch, width, d, torch.float32))
+    dtype = torch.bfloat16 if autocast else torch.float32
+    roofline = 0.5 * (matmul_flops_per_s(batch, d, width, dtype) + matmul_flops_per_s(batch, width, d, dtype))
     return {"tokens_per_s": batch / seconds, "achieved_flops": flops / seconds,
             "roofline_flops": roofline, "fraction_of_roofline": flops / seconds / roofline}
 
@@ -98,8 +100,42 @@ def bench_toy_training(setup: str = "too_narrow", d_sae: int = 5, steps: int = 3
     return {"stacked": stacked, "sae_lens_one": one, "speedup": stacked / one}
 
 
+def bench_streaming(layer: int = 3, batch: int = 2048, steps: int = 128) -> dict[str, float]:
+    """Tokens/s training one SAE from a stream of SmolLM2 activations: the package's path
+    (``streaming.ActivationStream`` + ``training.train_saes``) against sae-lens's own
+    ``LanguageModelSAETrainingRunner`` on the same model, contexts, hook, SAE and tokens, in
+    the same run. Both include their norm estimate and forward passes; ours also its b_dec
+    mean (a separate pass over 32k tokens), sae-lens's its end-of-run evals (disabled here)."""
+    from sae_lens import LanguageModelSAERunnerConfig, LanguageModelSAETrainingRunner, LoggingConfig
+    from sae_lens.saes.standard_sae import StandardTrainingSAEConfig
+
+    from sae_failures.model import OFFLINE_MODEL, load_model
+    from sae_failures.streaming import ActivationStream, ContextDataset
+    from sae_failures.training import train_saes
+
+    model = load_model(OFFLINE_MODEL, dtype="bfloat16")
+    d, tokens = model.cfg.d_model, batch * steps
+    acts = ActivationSpec(OFFLINE_MODEL, f"blocks.{layer}.hook_resid_post", "brown", "train", 128, tokens, "bfloat16",
+                          stream=True)
+    spec = SAESpec("standard", acts, 4 * d, 1.0, tokens, batch_size=batch, autocast=True)
+    start = time.perf_counter()
+    train_saes([spec], ActivationStream(model, acts, d))
+    ours = tokens / (time.perf_counter() - start)
+    cfg = LanguageModelSAERunnerConfig(
+        sae=StandardTrainingSAEConfig(d_in=d, d_sae=4 * d, l1_coefficient=1.0), model_name=OFFLINE_MODEL,
+        hook_name=acts.hook, context_size=128, is_dataset_tokenized=True, prepend_bos=False, training_tokens=tokens,
+        train_batch_size_tokens=batch, store_batch_size_prompts=32, n_batches_in_buffer=16, autocast=True,
+        n_batches_for_norm_estimate=8, n_eval_batches=0, logger=LoggingConfig(log_to_wandb=False),
+        checkpoint_path=None, output_path=None, verbose=False)
+    start = time.perf_counter()
+    LanguageModelSAETrainingRunner(cfg, override_model=model, override_dataset=ContextDataset(model, acts)).run()
+    theirs = tokens / (time.perf_counter() - start)
+    return {"ours": ours, "sae_lens": theirs, "ratio": ours / theirs}
+
+
 def report() -> str:
-    rows = [("SAE training step (fp32, d=576, width 2304, batch 4096)", bench_sae_training()),
+    rows = [("SAE training step (fp32, the paper profile; d=576, w 2304, batch 4096)", bench_sae_training()),
+            ("SAE training step (bf16 autocast, smoke / offline)", bench_sae_training(autocast=True)),
             ("Activation harvest (SmolLM2-135M bf16, to block 12)", bench_harvest())]
     lines = [f"{'benchmark':<58} {'tokens/s':>10} {'GFLOP/s':>9} {'roofline':>9} {'fraction':>8}"]
     for name, r in rows:
@@ -110,4 +146,7 @@ def report() -> str:
         t = bench_toy_training(setup, d_sae)
         lines.append(f"Toy SAEs, {setup} (6 stacked): {t['stacked'] / 1e6:.1f}M SAE-samples/s; sae-lens SAETrainer, "
                      f"one SAE: {t['sae_lens_one'] / 1e6:.2f}M samples/s ({t['speedup']:.0f}x)")
+    stream = bench_streaming()
+    lines.append(f"Streamed training (SmolLM2 resid 3, one SAE 2304 wide, bf16): {stream['ours']:.0f} tokens/s; "
+                 f"sae-lens LanguageModelSAETrainingRunner: {stream['sae_lens']:.0f} tokens/s ({stream['ratio']:.2f}x)")
     return "\n".join(lines)
