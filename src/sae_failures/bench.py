@@ -122,7 +122,9 @@ def bench_streaming(layer: int = 3, batch: int = 2048, steps: int = 128) -> dict
     train_saes([spec], ActivationStream(model, acts, d))
     ours = tokens / (time.perf_counter() - start)
     cfg = LanguageModelSAERunnerConfig(
-        sae=StandardTrainingSAEConfig(d_in=d, d_sae=4 * d, l1_coefficient=1.0), model_name=OFFLINE_MODEL,
+        # the same activation scaling as ours (E||x|| = sqrt(d), estimated on 8 batches)
+        sae=StandardTrainingSAEConfig(d_in=d, d_sae=4 * d, l1_coefficient=1.0,
+                                      normalize_activations="expected_average_only_in"), model_name=OFFLINE_MODEL,
         hook_name=acts.hook, context_size=128, is_dataset_tokenized=True, prepend_bos=False, training_tokens=tokens,
         train_batch_size_tokens=batch, store_batch_size_prompts=32, n_batches_in_buffer=16, autocast=True,
         n_batches_for_norm_estimate=8, n_eval_batches=0, logger=LoggingConfig(log_to_wandb=False),
