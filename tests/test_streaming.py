@@ -1,6 +1,7 @@
 """Training from a stream of model activations, and SAEs trained together on one pass."""
 
 import dataclasses
+import gc
 import os
 import subprocess
 import sys
@@ -192,6 +193,11 @@ def test_a_second_pass_reads_the_first_passes_rows_without_running_the_model(off
                         lambda self, **k: forwards.append(1) or raw(self, **k))
     again = list(stream.batches(256, seed=1, n_samples=256 * 12))
     assert forwards == [] and all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    kept = streaming._memo_used[0]
+    assert kept >= sum(t.numel() * 4 for t in stream.memo.values()) > 0
+    del stream
+    gc.collect()
+    assert streaming._memo_used[0] < kept  # a stream that is gone gives its room back
     monkeypatch.setattr(streaming, "MEMO_BYTES", 0)  # a stream with no room runs the model every pass
     fresh = ActivationStream(offline_model, STREAM_SPEC, 576)
     assert all(torch.equal(a, b) for a, b in zip(first, fresh.batches(256, seed=1, n_samples=256 * 12), strict=True))

@@ -21,6 +21,7 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -37,7 +38,8 @@ from sae_failures.specs import ActivationSpec
 CONTEXTS_PER_FORWARD = 32  # contexts per model forward pass (the harvest's batch)
 BUFFER_BATCHES = 16  # training batches' worth of activations in the mixing buffer
 MIX_FRACTION = 0.5  # sae-lens's default: half the buffer stays to mix with the next refill
-MEMO_BYTES = 1 << 30  # activations a stream keeps from its first forward passes, for its next pass
+MEMO_BYTES = 2 << 30  # activations the streams of a process keep, in all, from their first forward passes
+_memo_used = [0]  # bytes kept so far in this process
 
 
 def iter_contexts(token_stream: Iterator[list[int]], separator: int, context_size: int) -> Iterator[list[int]]:
@@ -58,7 +60,8 @@ class SinkFilteredStore(ActivationsStore):
 
     Every pass of a stream starts at the corpus's beginning, so the first forward passes of
     one pass are those of the next: the stream keeps their rows (``ActivationStream.memo``,
-    up to ``MEMO_BYTES``) and a later pass reads them instead of running the model again.
+    up to ``MEMO_BYTES`` for all streams of a process) and a later pass reads them instead of
+    running the model again.
     The dataset still advances as before, so positions and checkpoints are unchanged.
     """
 
@@ -170,6 +173,10 @@ class StreamBatches:
         self.buffer.load_state_dict(state["buffer"])
 
 
+def _release(kept: list[int]) -> None:
+    _memo_used[0] -= kept[0]
+
+
 class ActivationStream:
     """A ``training.BatchSource`` that runs the model for every batch: ``spec``'s hook point,
     corpus and split in the corpus's order, starting over at its end. ``spec.n_tokens`` is
@@ -182,14 +189,16 @@ class ActivationStream:
         self.separator = document_separator_id(model)
         self._means: dict[tuple[int, int, int], torch.Tensor] = {}
         self.memo: dict[int, torch.Tensor] = {}  # dataset position -> the rows of the forward pass there
-        self._memo_bytes = 0
+        self._kept = [0]
+        weakref.finalize(self, _release, self._kept)  # a stream that is gone gives its room back
 
     def remember(self, position: int, rows: torch.Tensor) -> None:
-        """Keep a forward pass's rows while the stream's memo has room (``MEMO_BYTES``)."""
+        """Keep a forward pass's rows while the process's streams have room (``MEMO_BYTES`` in all)."""
         size = rows.numel() * rows.element_size()
-        if self._memo_bytes + size <= MEMO_BYTES:
+        if _memo_used[0] + size <= MEMO_BYTES:
             self.memo[position] = rows
-            self._memo_bytes += size
+            _memo_used[0] += size
+            self._kept[0] += size
 
     def sample_mean(self, batch_size: int, seed: int, n_samples: int, compute: Callable[[], torch.Tensor]
                     ) -> torch.Tensor:
