@@ -107,9 +107,12 @@ def _train_group(group: list[SAESpec], source: BatchSource, device: str) -> None
         _check_epochs(spec, source)
     work = data_dir() / TRAINING_RUNS / config_key({"specs": sorted(s.key() for s in group)})
     with entry_lock(work):
-        group = [s for s in group if not s.path().exists()]  # another run may have cached some meanwhile
-        if not group:
+        still = [s for s in group if not s.path().exists()]  # another run may have cached some meanwhile
+        if not still:
             return
+        if len(still) < len(group):  # a saved state holds the whole group, in its order: not this one's
+            shutil.rmtree(work, ignore_errors=True)
+        group = still
         starts = [get_start(s) for s in group] if group[0].init_from else None
         snapshots = work / "snapshots"
 
