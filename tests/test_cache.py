@@ -127,18 +127,21 @@ def test_two_processes_asking_for_one_entry_build_it_once(tmp_data):
         from sae_failures.cache import ensure_entry
         from sae_failures.paths import data_dir
         log = Path(sys.argv[1])
+        (log.parent / f"started.{sys.argv[2]}").touch()
         def build(staged):
             with open(log, "a") as f:
                 f.write("built\\n")
-            time.sleep(1.0)
+            while len(list(log.parent.glob("started.*"))) < 2:  # the other may still be importing ...
+                time.sleep(0.05)
+            time.sleep(1.0)  # ... and is then at the lock within this second
             (staged / "value.bin").write_bytes(bytes(range(256)) * 64)
         value = ensure_entry(data_dir() / "shared", build, lambda p: (p / "value.bin").read_bytes())
         print(len(value), hashlib.sha256(value).hexdigest())
     """)
     log = tmp_data / "log.txt"
     env = {**os.environ, "SAE_FAILURES_DATA": str(data_dir())}
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(log)], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(log), str(i)], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     assert log.read_text() == "built\n"  # one computed ...
