@@ -35,8 +35,10 @@ def test_overrides_resize_a_profile_and_say_so(monkeypatch):
 def test_a_bad_override_gets_one_line_naming_what_is_valid():
     with pytest.raises(ValueError, match=r"Unknown profile field 'train_tokenz'.*Valid: .*train_tokens"):
         with_overrides(PROFILES["paper"], {"train_tokenz": 1})
-    with pytest.raises(ValueError, match=r"train_tokens=\[1\]: expected a int like 50000000"):
+    with pytest.raises(ValueError, match=r"train_tokens=\[1\]: expected an int like 50000000"):
         with_overrides(PROFILES["paper"], {"train_tokens": [1]})
+    with pytest.raises(ValueError, match=r"corpus=3: expected a str like 'openwebtext'"):
+        with_overrides(PROFILES["paper"], {"corpus": 3})
     with pytest.raises(ValueError, match="Unknown profile field 'name'"):
         with_overrides(PROFILES["paper"], {"name": "other"})
 

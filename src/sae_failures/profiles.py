@@ -330,7 +330,9 @@ def _coerce(name: str, current: Any, value: Any) -> Any:
     same = (isinstance(current, bool) == isinstance(value, bool)
             and (isinstance(value, type(current)) or (isinstance(current, numbers) and isinstance(value, numbers))))
     if not same and not isinstance(current, TimesD):
-        raise ValueError(f"Profile override {name}={value!r}: expected a {type(current).__name__} like {current!r}.")
+        kind = type(current).__name__
+        raise ValueError(f"Profile override {name}={value!r}: expected {'an' if kind[0] in 'aeiou' else 'a'} {kind} "
+                         f"like {current!r}.")
     return value
 
 
