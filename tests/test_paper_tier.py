@@ -97,6 +97,14 @@ def test_the_paper_profile_lists_what_the_cache_lacks_before_running(tmp_path, m
         "model NeelNanda/GELU_1L512W_C4_Code", "release pythia-70m-deduped-res-sm",
         "release llama-3-8b-it-res-jh", "release sae_bench_gemma-2-2b_topk_width-2pow12_date-1109"]
     assert hub_needs(PROFILES["offline"]) == []
+    gelu = HubRepo(hub, "NeelNanda/GELU_1L512W_C4_Code")  # cached, but its tokenizer is another repo's
+    gelu.add_json("config.json", {"tokenizer_name": "NeelNanda/gpt-neox-tokenizer-digits"}, staging)
+    gelu.write()
+    assert hub_needs(PROFILES["paper"])[0] == "tokenizer NeelNanda/gpt-neox-tokenizer-digits (of gelu-1l)"
+    tokenizer = HubRepo(hub, "NeelNanda/gpt-neox-tokenizer-digits")
+    tokenizer.add_json("tokenizer_config.json", {}, staging)
+    tokenizer.write()
+    assert hub_needs(PROFILES["paper"])[0] == "release pythia-70m-deduped-res-sm"
     monkeypatch.delenv("SAE_FAILURES_OPENWEBTEXT")
     assert hub_needs(PROFILES["paper"])[-1].startswith("corpus hf://datasets/Skylion007/openwebtext")
 

@@ -53,6 +53,16 @@ def cached_repo(repo_id: str, repo_type: str = "model") -> bool:
     return (hub_cache() / folder / "refs" / "main").is_file()
 
 
+def cached_file(repo_id: str, filename: str) -> Path | None:
+    """``filename`` of the cached snapshot of model ``repo_id``, if the cache holds both."""
+    folder = hub_cache() / f"models--{repo_id.replace('/', '--')}"
+    ref = folder / "refs" / "main"
+    if not ref.is_file():
+        return None
+    path = folder / "snapshots" / ref.read_text().strip() / filename
+    return path if path.is_file() else None
+
+
 def require_repo(repo_id: str, what: str, repo_type: str = "model") -> None:
     """``require_network`` unless ``repo_id`` is already in the local Hugging Face cache."""
     if not cached_repo(repo_id, repo_type):

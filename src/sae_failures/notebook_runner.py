@@ -199,10 +199,15 @@ def hub_needs(prof: Profile) -> list[str]:
 
     from sae_failures.corpus import openwebtext_files
     from sae_failures.model import OFFLINE_MODEL
-    from sae_failures.network import cached_repo
+    from sae_failures.network import cached_file, cached_repo
 
     models = {prof.model, prof.alignment.model, *(site.model for site in prof.gated.sites)} - {OFFLINE_MODEL}
     repos = {f"model {get_official_model_name(m)}": get_official_model_name(m) for m in sorted(models)}
+    for m in sorted(models):  # a model whose config names another repo's tokenizer (GELU-1L's)
+        config = cached_file(get_official_model_name(m), "config.json")
+        tokenizer = json.loads(config.read_text()).get("tokenizer_name") if config is not None else None
+        if tokenizer and tokenizer != get_official_model_name(m):
+            repos[f"tokenizer {tokenizer} (of {m})"] = tokenizer
     for release, sae_id in prof.alignment.releases.items():
         repos[f"release {release}"] = get_repo_id_and_folder_name(release, sae_id)[0]
     missing = [what for what, repo in repos.items() if not cached_repo(repo)]
