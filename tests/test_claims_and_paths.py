@@ -141,3 +141,17 @@ def test_compare_runs_reads_empty_new_claim_fields_as_absent(tmp_path, monkeypat
     (tmp_path / "old" / "smoke" / "01_x" / "claims.json").write_text(json.dumps(old))
     assert compare_runs(tmp_path / "old" / "smoke", tmp_path / "new" / "smoke") == [
         "01_x: differs in claims [X-1], setup []"]
+
+
+def test_claims_credit_the_commit_a_run_started_from(tmp_data, monkeypatch):
+    """A commit made while a long notebook runs is not the code that computed its numbers."""
+    from sae_failures import notebook_setup, provenance
+
+    provenance.run_commit.cache_clear()
+    try:
+        monkeypatch.setattr(provenance, "git_commit", lambda: "abc123")
+        notebook_setup.start("99_demo", "smoke")  # the notebook's first cell
+        monkeypatch.setattr(provenance, "git_commit", lambda: "def456")  # committed meanwhile
+        assert ClaimsTable("99_demo", "smoke", "tiny").to_dict()["git_commit"] == "abc123"
+    finally:
+        provenance.run_commit.cache_clear()

@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from sae_failures.paths import atomic_write_text, figures_dir
-from sae_failures.provenance import git_commit, library_versions, now_iso
+from sae_failures.provenance import library_versions, now_iso, run_commit
 
 VERDICTS = ("reproduced", "partial", "not_reproduced", "not_attempted")
 FAILED_DIR = "failed"  # figures/<profile>/failed/<notebook>/: outputs of a notebook's failed run
@@ -77,7 +77,7 @@ class ClaimsTable:
             "notebook": self.notebook,
             "profile": self.profile,
             "model": self.model,
-            "git_commit": git_commit(),
+            "git_commit": run_commit(),
             "created": now_iso(),
             "setup": {**self.setup, "libraries": library_versions()},
             "claims": [asdict(c) for c in self.claims],

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 
 from sae_failures.plotting import save_figure, setup_style
 from sae_failures.profiles import Profile, get_profile
+from sae_failures.provenance import run_commit
 
 
 @dataclass(frozen=True)
@@ -30,4 +31,5 @@ def start(name: str, profile: str | Profile, device: str = "auto") -> Notebook:
     """The notebook ``name`` under ``profile`` (a profile or its name) on ``device`` (``auto``: cuda,
     then mps, then cpu), with the figure style set."""
     setup_style()
+    run_commit()  # pinned now: the code this run imported is what its claims credit
     return Notebook(name, get_profile(profile, device) if isinstance(profile, str) else profile)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import subprocess
 from importlib import metadata
 
@@ -27,6 +28,14 @@ def git_commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{sha}-dirty" if dirty else sha
+
+
+@functools.cache
+def run_commit() -> str:
+    """The commit of the code this process runs, read once at its first call
+    (``notebook_setup.start``, in a notebook's first cell): a commit made while a long notebook
+    runs is then not credited with its numbers, nor uncommitted edits made meanwhile."""
+    return git_commit()
 
 
 def library_versions() -> dict[str, str]:
