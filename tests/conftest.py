@@ -25,6 +25,7 @@ def tmp_data(tmp_path, monkeypatch):
     """Point every cache at a fresh folder."""
     monkeypatch.setenv("SAE_FAILURES_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("SAE_FAILURES_FIGURES", str(tmp_path / "figures"))
+    monkeypatch.setenv("SAE_FAILURES_RECORDS", str(tmp_path / "results"))
     return tmp_path
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import nbformat
 import pandas as pd
 import pytest
 
-from sae_failures import seed_runs
+from sae_failures import records, seed_runs
+from sae_failures.profiles import PROFILES
 from sae_failures.seeds import SeedCount
 
 
@@ -41,25 +43,30 @@ def probe(tmp_data, tmp_path, monkeypatch):
     return notebooks / "00_quickstart.ipynb", tmp_path / "runs.log"
 
 
-def test_the_code_key_follows_code_cells_and_package_sources_only(tmp_path):
+def test_the_code_key_follows_code_cells_the_modules_they_import_and_the_profile(tmp_path):
     nb_path, package = tmp_path / "nb.ipynb", tmp_path / "pkg"
     package.mkdir()
-    (package / "a.py").write_text("x = 1\n")
+    (package / "__init__.py").write_text("")
+    (package / "claims.py").write_text("x = 1\n")  # the probe imports sae_failures.claims
+    (package / "bench.py").write_text("x = 1\n")
     write_probe(nb_path)
-    key = seed_runs.code_key(nb_path, package)
+    smoke = PROFILES["smoke"]
+    key = seed_runs.code_key(nb_path, smoke, package)
 
     nb = nbformat.read(nb_path, as_version=4)
     nb.cells.append(nbformat.v4.new_markdown_cell("prose"))
     nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="an output")]
     nbformat.write(nb, nb_path)
-    assert seed_runs.code_key(nb_path, package) == key  # committing outputs keeps seed runs
+    (package / "bench.py").write_text("x = 2\n")  # not imported by the notebook
+    assert seed_runs.code_key(nb_path, smoke, package) == key  # committing outputs keeps seed runs
 
-    (package / "a.py").write_text("x = 2\n")
-    assert seed_runs.code_key(nb_path, package) != key
-    (package / "a.py").write_text("x = 1\n")
+    assert seed_runs.code_key(nb_path, PROFILES["offline"], package) != key
+    (package / "claims.py").write_text("x = 2\n")
+    assert seed_runs.code_key(nb_path, smoke, package) != key
+    (package / "claims.py").write_text("x = 1\n")
     nb.cells[1].source += "\n# changed"
     nbformat.write(nb, nb_path)
-    assert seed_runs.code_key(nb_path, package) != key
+    assert seed_runs.code_key(nb_path, smoke, package) != key
 
 
 def test_seed_runs_execute_once_and_count_seeds(probe):
@@ -72,13 +79,19 @@ def test_seed_runs_execute_once_and_count_seeds(probe):
     assert counts["T-1"].verdict == "partial"
 
     seed_runs.seed_outcomes("smoke", [0, 1, 2], ["00"])
-    assert log.read_text().split() == ["0", "1", "2"]  # served from the cache
+    assert log.read_text().split() == ["0", "1", "2"]  # served from the records
 
-    entry = seed_runs.seed_run_path(nb_path, "smoke", 1)
-    claims = next(entry.glob("*/*/claims.json"))
-    data = json.loads(claims.read_text())
-    data["claims"][0]["verdict"] = "reproduced"  # a tampered result is not served
-    claims.write_text(json.dumps(data))
+    shutil.rmtree(records.records_dir("smoke"))  # a clone without the records: served from data/
+    assert seed_runs.seed_outcomes("smoke", [1], ["00"]).loc[("T-1", 1), "verdict"] == "partial"
+    assert log.read_text().split() == ["0", "1", "2"]
+    shutil.rmtree(seed_runs.seed_run_path(nb_path, "smoke", 1))  # a clone without data/: from the record
+    assert seed_runs.seed_outcomes("smoke", [1], ["00"]).loc[("T-1", 1), "verdict"] == "partial"
+    assert log.read_text().split() == ["0", "1", "2"]
+
+    record = records.record_path("smoke", "seed_runs", nb_path.stem, 1)
+    data = json.loads(record.read_text())
+    data["result"]["claims"][0]["verdict"] = "reproduced"  # a tampered result is not served
+    record.write_text(json.dumps(data))
     again = seed_runs.seed_outcomes("smoke", [1], ["00"])
     assert again.loc[("T-1", 1), "verdict"] == "partial"
     assert log.read_text().split() == ["0", "1", "2", "1"]
@@ -97,3 +110,15 @@ def test_seed_counts_read_reproduced_as_held():
                           "verdict": ["reproduced"] * 3 + ["partial", "not_reproduced", "reproduced"]}
                          ).set_index(["claim", "seed"])
     assert seed_runs.seed_counts(frame) == {"A": SeedCount(3, 3), "B": SeedCount(1, 3)}
+
+
+def test_a_notebooks_own_run_is_its_default_seeds_seed_run(probe):
+    from sae_failures import notebook_runner
+
+    nb_path, log = probe
+    assert seed_runs.default_seed(nb_path) == 0
+    notebook_runner.run("smoke", ["00"])
+    assert log.read_text().split() == ["0"]
+    outcomes = seed_runs.seed_outcomes("smoke", [0, 1], ["00"])
+    assert log.read_text().split() == ["0", "1"]  # seed 0 came from `make figures`' run
+    assert outcomes.loc[("T-1", 0), "measured"] == "seed 0"

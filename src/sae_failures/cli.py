@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds.add_argument("--notebooks", nargs="*", help="name prefixes, e.g. 01 03 (default: 00 01 03 04)")
     lengths = sub.add_parser("lengths", help="train and measure one part of notebook 05's training-length study")
     lengths.add_argument("--profile", default="offline", help=f"one of {', '.join(PROFILES)}")
-    lengths.add_argument("--family", required=True, help="suppression, alignment, alignment_sweeps or gated")
+    lengths.add_argument("--family", required=True, help="suppression, alignment, alignment_reference, alignment_sweeps or gated")
     lengths.add_argument("--seeds", nargs="+", type=int, required=True, help="e.g. 0 1 2")
     sub.add_parser("assets", help="fetch and convert the offline model and corpus")
     est = sub.add_parser("estimate", help="the paper profile's SAEs, tokens, FLOPs and estimated GPU-hours per notebook")
@@ -46,8 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         from sae_failures.profiles import DEVICE_ENV, SCALE_ENV, scaled
 
         try:
-            if distributed.rank() > 0:  # torchrun: only rank 0 writes figures/ and notebooks/
-                os.environ["SAE_FAILURES_FIGURES"] = str(data_dir() / "ranks" / str(distributed.rank()))
+            if distributed.rank() > 0:  # torchrun: only rank 0 writes figures/, results/ and notebooks/
+                scratch = data_dir() / "ranks" / str(distributed.rank())
+                os.environ.update({"SAE_FAILURES_FIGURES": str(scratch), "SAE_FAILURES_RECORDS": str(scratch / "results")})
             if not args.device and distributed.local_device():
                 args.device = distributed.local_device()
             if args.scale:

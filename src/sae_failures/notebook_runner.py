@@ -26,6 +26,7 @@ from sae_failures.claims import FAILED_DIR, FAILURE_FILE, assemble
 from sae_failures.paths import REPO_ROOT, atomic_path, atomic_write_text, figures_dir
 from sae_failures.profiles import Profile, get_profile
 from sae_failures.provenance import now_iso
+from sae_failures.seed_runs import record_notebook_run
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 KERNEL_NAME = "python3"
@@ -246,6 +247,9 @@ def run(profile: str, selected: list[str] | None = None, update_committed: bool 
             print(f"[{profile}] running {nb.name} ...", flush=True)
             try:
                 timings[nb.stem] = run_one(nb, profile, root, update, shares[nb])
+                claims = root / nb.stem / "claims.json"
+                if not shares[nb] and claims.exists():
+                    record_notebook_run(nb, profile, json.loads(claims.read_text()))
                 print(f"[{profile}] {nb.name} done in {timings[nb.stem]:.0f} s", flush=True)
             except NotebooksFailed as err:
                 print(f"[{profile}] {err}", flush=True)

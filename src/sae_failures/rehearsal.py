@@ -10,8 +10,8 @@ the same notebooks and package, with nothing changed but the environment:
   and 3 of notebook 01's six) and dictionaries of 2 x d, through
   ``$SAE_FAILURES_OVERRIDES``: the paper's models, hooks, layers and code paths at a size
   two CPU cores run in minutes;
-- caches and figures live under ``data/rehearsal/`` (``$SAE_FAILURES_DATA``,
-  ``$SAE_FAILURES_FIGURES``), emptied first, so everything trains afresh and nothing a random
+- caches, figures and records live under ``data/rehearsal/`` (``$SAE_FAILURES_DATA``,
+  ``$SAE_FAILURES_FIGURES``, ``$SAE_FAILURES_RECORDS``), emptied first, so everything trains afresh and nothing a random
   model produced can meet a real run's cache.
 
 No notebook or module knows it is rehearsed. What it measures is meaningless (random
@@ -67,7 +67,8 @@ def rehearse() -> Path:
     for release, why in standins.NOT_STOOD_IN.items():
         print(f"rehearsal: skipping the release {release}: {why}", flush=True)
     os.environ.update({**standins.environment(root), OVERRIDES_ENV: json.dumps(overrides()),
-                       "SAE_FAILURES_DATA": str(work / "data"), "SAE_FAILURES_FIGURES": str(work / "figures")})
+                       "SAE_FAILURES_DATA": str(work / "data"), "SAE_FAILURES_FIGURES": str(work / "figures"),
+                       "SAE_FAILURES_RECORDS": str(work / "results")})
     run(PROFILE, list(NOTEBOOKS))
     os.environ["SAE_FAILURES_FIGURES"] = str(work / "figures-from-release")
     run(PROFILE, ["01"], params=RELEASE_RUN)

@@ -15,36 +15,32 @@ whether a claim that falls short fails or has an under-trained SAE. This study a
   one-sided and its quantity (mean over seeds) moved by less than the claim's tolerance
   over the last doubling, or moved away from the paper (``seeds.Decision``).
 
-Results are cached per (family, seed), keyed by the package's sources, so rerunning the
-notebook costs minutes once every part has run; ``make lengths`` runs one part.
+Every SAE and snapshot is cached in ``data/`` by its spec, and every (family, seed) part's
+rows are recorded under ``results/`` (``records``: committed, keyed by the code that
+computes them), so rerunning the notebook costs minutes once every part has run, on any
+clone; ``make lengths`` runs one part.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
-from sae_failures import alignment, gated_saes, suppression
-from sae_failures.cache import config_key, ensure_entry
+from sae_failures import alignment, gated_saes, records, suppression
 from sae_failures.claims import Claim
 from sae_failures.devices import to_numpy
 from sae_failures.evaluation import evaluate_grid
 from sae_failures.metrics import alignment_scores, reconstruction_metrics
-from sae_failures.paths import data_dir
 from sae_failures.profiles import Profile
 from sae_failures.saes import get_sae, training_history
-from sae_failures.seed_runs import package_digest, seed_counts
+from sae_failures.seed_runs import seed_counts
 from sae_failures.seeds import Decision, SeedCount, TrainingTrend
 from sae_failures.sites import prepare_site, prepare_sites, resid_site
 from sae_failures.training_length import budget_entry, budget_saes, doubling
 from sae_failures.variants.scaled import ENCODER_METHODS
-
-RESULTS_FILE = "rows.json"
 
 
 @dataclass(frozen=True)
@@ -63,7 +59,7 @@ class LengthClaim:
         return (self.paper, "the paper's") if self.paper is not None else (self.threshold, "the rule's threshold")
 
 
-FAMILIES = ("suppression", "alignment", "alignment_sweeps", "gated")
+FAMILIES = ("suppression", "alignment", "alignment_reference", "alignment_sweeps", "gated")
 LENGTH_CLAIMS: dict[str, LengthClaim] = {
     "FS-4": LengthClaim("suppression", "smallest encoder-method L0 / base L0", suppression.FS4_BLOWUP, 0.1),
     "FS-8": LengthClaim("suppression", "|r(additive, strength)| - |r(scale, strength)|", 0.0, 0.02),
@@ -72,7 +68,7 @@ LENGTH_CLAIMS: dict[str, LengthClaim] = {
     "AB-2": LengthClaim("alignment", "architectures bimodal near 0 and 1 (of 4)", 4.0, 0.5, paper=4.0),
     "AB-3": LengthClaim("alignment", "share of the standard SAE's low mode that is dead or rare",
                         alignment.AB3_LOW_INACTIVE, 0.02),
-    "AB-4": LengthClaim("alignment", "Pearson(alignment, MCS)", alignment.AB4_PEARSON, 0.02, paper=0.65),
+    "AB-4": LengthClaim("alignment_reference", "Pearson(alignment, MCS)", alignment.AB4_PEARSON, 0.02, paper=0.65),
     "AB-10": LengthClaim("alignment", "Ashman's D of the standard SAE's alignment scores", 2.0, 0.1),
     "AB-7": LengthClaim("alignment_sweeps", "dead fraction of the aligned SAEs", 0.0, 0.01, paper=0.0),
     "AB-9": LengthClaim("alignment_sweeps", "aligned TopK's EV gain at the smallest k",
@@ -130,8 +126,7 @@ def suppression_lengths(settings: Profile, seed: int) -> list[dict]:
 
 
 def alignment_lengths(settings: Profile, seed: int) -> list[dict]:
-    """AB-2, AB-3, AB-4, AB-10 on notebook 03's four architectures; AB-4's 4 x wider reference
-    is trained at seed 0 only and serves every seed."""
+    """AB-2, AB-3, AB-10 on notebook 03's four architectures."""
     prof = alignment.training_profile(settings)
     data = prepare_site(prof, resid_site(prof))
     study = alignment.study_config(prof.alignment, data.model.cfg.d_model)
@@ -139,8 +134,6 @@ def alignment_lengths(settings: Profile, seed: int) -> list[dict]:
     x_eval, device = data.x_eval(), prof.device
     specs = alignment.architecture_specs(data.train.spec, prof, study.width, seed)
     saes = {name: budget_saes(spec, (0, *budgets), data.train, device) for name, spec in specs.items()}
-    reference = alignment.wide_reference(dataclasses.replace(specs["standard"], seed=0), study.wide_factor)
-    wide = budget_saes(reference, budgets, data.train, device)
     rows = []
     for b in budgets:
         latents = {name: alignment.latent_table(s[b], x_eval) for name, s in saes.items()}
@@ -149,12 +142,31 @@ def alignment_lengths(settings: Profile, seed: int) -> list[dict]:
         rows.append(_row(alignment.ab2(modes), seed, b, sum(alignment.ab2_bimodal(modes).values()), ev))
         membership = alignment.membership_table(latents)
         rows.append(_row(alignment.ab3(membership), seed, b, membership.loc["standard"].low_mode_inactive, ev))
-        standard = latents["standard"].assign(
-            mcs=alignment.max_cosine_similarity(saes["standard"][b].W_dec, wide[b].W_dec))
-        rows.append(_row(alignment.ab4(standard, reference.width), seed, b, alignment.mcs_pearson(standard)[0], ev))
         by_checkpoint = alignment.checkpoint_bimodality(
             {t: to_numpy(alignment_scores(sae)) for t, sae in saes["standard"].items() if t <= b})
         rows.append(_row(alignment.ab10(by_checkpoint), seed, b, by_checkpoint.ashman_d.iloc[-1], ev))
+    return rows
+
+
+def alignment_reference_lengths(settings: Profile, seed: int) -> list[dict]:
+    """AB-4: notebook 03's standard SAE against its 4 x wider reference, both at ``seed`` and
+    at every budget. A part of its own, so that each (family, seed) part needs nothing another
+    seed trained, and the four architectures' part stays under two hours."""
+    prof = alignment.training_profile(settings)
+    data = prepare_site(prof, resid_site(prof))
+    study = alignment.study_config(prof.alignment, data.model.cfg.d_model)
+    budgets = doubling(*settings.scale.budgets)
+    x_eval, device = data.x_eval(), prof.device
+    standard_spec = alignment.architecture_specs(data.train.spec, prof, study.width, seed)["standard"]
+    standard = budget_saes(standard_spec, (0, *budgets), data.train, device)
+    reference = alignment.wide_reference(standard_spec, study.wide_factor)
+    wide = budget_saes(reference, budgets, data.train, device)
+    rows = []
+    for b in budgets:
+        ev = reconstruction_metrics(standard[b], x_eval)["explained_variance"]
+        latents = alignment.latent_table(standard[b], x_eval).assign(
+            mcs=alignment.max_cosine_similarity(standard[b].W_dec, wide[b].W_dec))
+        rows.append(_row(alignment.ab4(latents, reference.width), seed, b, alignment.mcs_pearson(latents)[0], ev))
     return rows
 
 
@@ -228,24 +240,22 @@ def gated_lengths(settings: Profile, seed: int) -> list[dict]:
 
 
 MEASURES = {"suppression": suppression_lengths, "alignment": alignment_lengths,
-            "alignment_sweeps": alignment_sweep_lengths, "gated": gated_lengths}
+            "alignment_reference": alignment_reference_lengths, "alignment_sweeps": alignment_sweep_lengths,
+            "gated": gated_lengths}
 
 
-def results_path(profile: str, family: str, seed: int) -> Path:
-    key = config_key({"family": family, "seed": seed, "profile": profile, "package": package_digest()})
-    return data_dir() / "length_results" / profile / family / f"seed{seed}-{key}"
+def family_key(settings: Profile) -> str:
+    """What a family's record is keyed by: this module's import closure and the profile."""
+    return records.code_digest([f"import {__name__}"], settings)
 
 
 def family_results(settings: Profile, family: str, seed: int) -> list[dict]:
-    """One family's rows (claim, seed, tokens, quantity, verdict, ...) at one seed: cached, else measured now."""
+    """One family's rows (claim, seed, tokens, quantity, verdict, ...) at one seed: from its
+    record (``records``), else measured now and recorded."""
     if family not in MEASURES:
         raise ValueError(f"Unknown family {family!r}. Valid: {', '.join(FAMILIES)}.")
-
-    def build(staged: Path) -> None:
-        (staged / RESULTS_FILE).write_text(json.dumps(MEASURES[family](settings, seed), indent=1))
-
-    return ensure_entry(results_path(settings.name, family, seed), build,
-                        lambda path: json.loads((path / RESULTS_FILE).read_text()))
+    return records.recorded("lengths", settings.name, family, seed, family_key(settings),
+                            lambda: MEASURES[family](settings, seed))
 
 
 def length_results(settings: Profile, families: Sequence[str] = FAMILIES, seeds: Sequence[int] | None = None

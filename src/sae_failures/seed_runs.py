@@ -4,8 +4,9 @@ A seed run executes one of the language-model notebooks through papermill with i
 ``seed`` parameter set, so every claim is judged by the very cells and verdict functions
 of the notebook that states it. Its executed copy, figures and ``claims.json`` are a cache
 entry, ``data/seed_runs/<profile>/<notebook>/seed<s>-<key>/``, keyed by the notebook's
-code cells and every source file of the package: a seed run is served only to the code
-that made it. The SAEs a run trains are cached as any SAE (the seed is in their spec), so
+code cells, the package modules they import and the profile: a seed run is served only to
+the code that made it. Its claims are also recorded under ``results/`` (``records``), so a
+clone without ``data/`` keeps them. The SAEs a run trains are cached as any SAE (the seed is in their spec), so
 after a code change a rerun repeats the evaluation, not the training.
 
 A seed fixes an SAE's initialisation and the order it reads the stored activations; the
@@ -15,7 +16,7 @@ A claim *holds* in a seed when that run's verdict is ``reproduced``.
 
 from __future__ import annotations
 
-import hashlib
+import ast
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,38 +25,27 @@ import nbformat
 import pandas as pd
 from tqdm.auto import tqdm
 
+from sae_failures import records
 from sae_failures.cache import CacheCorruptedError, ensure_entry
-from sae_failures.paths import REPO_ROOT, data_dir
-from sae_failures.profiles import LM_NOTEBOOKS
+from sae_failures.paths import data_dir
+from sae_failures.profiles import LM_NOTEBOOKS, Profile, get_profile
 from sae_failures.seeds import SeedCount
 
-PACKAGE_DIR = REPO_ROOT / "src" / "sae_failures"
 CLAIMS_FILE = "claims.json"
 
 
-def package_digest(package: Path | None = None) -> str:
-    """sha256 over the package's ``.py`` files: what every cached result computed by this code shares."""
-    package = package or PACKAGE_DIR
-    digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-def code_key(notebook: Path, package: Path | None = None) -> str:
-    """16 hex digits over the notebook's code cells and the package's ``.py`` files.
+def code_key(notebook: Path, settings: Profile, package: Path | None = None) -> str:
+    """16 hex digits over the notebook's code cells, the package modules they import
+    (``records.code_digest``) and the profile.
 
     Outputs and markdown are left out, so committing an executed notebook keeps its seed runs.
     """
-    digest = hashlib.sha256(package_digest(package).encode())
-    for cell in nbformat.read(notebook, as_version=4).cells:
-        if cell.cell_type == "code":
-            digest.update(cell.source.encode() + b"\0")
-    return digest.hexdigest()[:16]
+    cells = [c.source for c in nbformat.read(notebook, as_version=4).cells if c.cell_type == "code"]
+    return records.code_digest(cells, settings, package)
 
 
 def seed_run_path(notebook: Path, profile: str, seed: int) -> Path:
-    return data_dir() / "seed_runs" / profile / notebook.stem / f"seed{seed}-{code_key(notebook)}"
+    return data_dir() / "seed_runs" / profile / notebook.stem / f"seed{seed}-{code_key(notebook, get_profile(profile))}"
 
 
 def _load_claims(entry: Path) -> dict:
@@ -66,7 +56,8 @@ def _load_claims(entry: Path) -> dict:
 
 
 def run_seed(notebook: Path, profile: str, seed: int) -> dict:
-    """``notebook``'s claims.json at ``seed`` (as a dict): from the cache, else executed now."""
+    """``notebook``'s claims.json at ``seed`` (as a dict): from its record (``records``), else
+    from the executed run in ``data/``, else executed now."""
     from sae_failures.notebook_runner import KERNEL_NAME, NOTEBOOK_DIR, figures_env
 
     def build(staged: Path) -> None:
@@ -77,7 +68,30 @@ def run_seed(notebook: Path, profile: str, seed: int) -> dict:
                                        parameters={"profile": profile, "seed": seed},
                                        kernel_name=KERNEL_NAME, cwd=str(NOTEBOOK_DIR), progress_bar=False)
 
-    return ensure_entry(seed_run_path(notebook, profile, seed), build, _load_claims)
+    key = code_key(notebook, get_profile(profile))
+    return records.recorded("seed_runs", profile, notebook.stem, seed, key,
+                            lambda: ensure_entry(seed_run_path(notebook, profile, seed), build, _load_claims))
+
+
+def default_seed(notebook: Path) -> int | None:
+    """The ``seed = <int>`` of the notebook's parameters cell, if it has one."""
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if "parameters" in cell.metadata.get("tags", []):
+            for node in ast.walk(records.parse_source(cell.source)):
+                if (isinstance(node, ast.Assign) and [getattr(t, "id", None) for t in node.targets] == ["seed"]
+                        and isinstance(node.value, ast.Constant) and isinstance(node.value.value, int)):
+                    return node.value.value
+    return None
+
+
+def record_notebook_run(notebook: Path, profile: str, claims: dict) -> None:
+    """A language-model notebook's own run (``make figures``, default parameters) is its seed
+    run at its default seed: record it as one, so notebook 05 does not train it again."""
+    seed = default_seed(notebook)
+    if notebook.stem in LM_NOTEBOOKS and seed is not None:
+        key = code_key(notebook, get_profile(profile))
+        records.write_record(records.record_path(profile, "seed_runs", notebook.stem, seed), "seed_runs", profile,
+                             notebook.stem, seed, key, claims)
 
 
 def lm_notebooks(selected: Sequence[str] | None = None) -> list[Path]:
