@@ -14,7 +14,7 @@ SEEDS ?= 0 1 2
 FAMILY ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: setup figures seeds lengths test lint pytest nbval rehearse bench estimate clean-cache help
+.PHONY: setup figures seeds lengths parts test lint pytest nbval rehearse bench estimate clean-cache help
 
 help:
 	@echo "make figures [PROFILE=smoke|offline|paper] [NOTEBOOKS='00 02']  run notebooks, write figures/<profile>/"
@@ -23,6 +23,7 @@ help:
 	@echo "             [GPUS=4]     torchrun: the SAE groups of each cell shared across 4 processes, one GPU each"
 	@echo "make seeds [PROFILE=..] [SEEDS='0 1 2'] [NOTEBOOKS='01']    language-model notebooks at more seeds (cached parts)"
 	@echo "make lengths FAMILY=alignment [SEEDS='0'] [PROFILE=..]       one part of notebook 05's training-length study"
+	@echo "make parts [PROFILE=..]                                       which parts of notebook 05 are recorded, commands for the rest"
 	@echo "make test                                                     ruff + pytest + nbval (smoke profile) + rehearse"
 	@echo "make rehearse                                                 the paper profile's notebooks against local stand-ins"
 	@echo "make bench                                                    throughput vs matmul roofline"
@@ -52,6 +53,9 @@ seeds: $(STAMP)
 
 lengths: $(STAMP)
 	$(BIN)/python -m sae_failures.cli lengths --profile $(PROFILE) --family $(FAMILY) --seeds $(SEEDS)
+
+parts: $(STAMP)
+	$(BIN)/python -m sae_failures.cli parts --profile $(PROFILE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

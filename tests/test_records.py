@@ -77,8 +77,10 @@ def test_a_tampered_truncated_or_stale_record_is_recomputed_not_served(tmp_data,
     assert "is corrupt" in capsys.readouterr().err
 
     assert records.recorded("lengths", "smoke", "family", 0, "k2", lambda: {"v": 5}) == {"v": 5}
-    assert "was made by other code (commit" in capsys.readouterr().err
+    assert "is stale (made by other code: commit" in capsys.readouterr().err
     assert json.loads(path.read_text())["key"] == "k2"
+    assert records.record_state(path, "k2") == "current" and records.record_state(path, "k1").startswith("stale")
+    assert records.record_state(path.with_name("seed9.json"), "k2") == "missing"
 
 
 def test_a_part_that_fails_leaves_no_record(tmp_data):

@@ -82,3 +82,47 @@ def test_every_profile_has_doubling_budgets_and_known_sweep_sites():
     assert last >= 4_000_000 and last // first >= 16 and offline.seeds >= 3
     with pytest.raises(ValueError, match="Unknown family 'bogus'"):
         scale.family_results(PROFILES["smoke"], "bogus", 0)
+
+
+def test_parts_say_which_records_are_current_and_how_to_run_the_rest(tmp_data):
+    from sae_failures import records
+
+    smoke = PROFILES["smoke"]
+    table = scale.parts(smoke)
+    assert len(table) == smoke.scale.seeds * (len(smoke.scale.seed_notebooks) + len(scale.FAMILIES))
+    assert set(table.state) == {"missing"}
+    path = records.record_path("smoke", "lengths", "gated", 0)
+    records.write_record(path, "lengths", "smoke", "gated", 0, scale.family_key(smoke), [])
+    row = scale.parts(smoke).set_index(["part", "seed"]).loc[("lengths gated", 0)]
+    assert row.state == "current" and row.run == "make lengths PROFILE=smoke FAMILY=gated SEEDS='0'"
+    records.write_record(path, "lengths", "smoke", "gated", 0, "other", [])
+    assert scale.parts(smoke).set_index(["part", "seed"]).loc[("lengths gated", 0)].state.startswith("stale")
+
+
+def test_fine_tunes_of_a_long_budget_may_repeat_the_stored_activations():
+    # The first offline suppression part stopped at the 8M budget: its fine-tunes (notebook 01's
+    # share, 1.6M tokens) outgrew the 1M stored tokens with epochs=1; GS-7's rescale & shift at
+    # 4M (2M tokens) would have too.
+    from types import SimpleNamespace
+
+    from sae_failures import gated_saes
+    from sae_failures.saes import _check_epochs
+    from sae_failures.specs import ActivationSpec, standard_spec
+    from sae_failures.training_length import budget_spec
+
+    offline = PROFILES["offline"]
+    stored = SimpleNamespace(n_tokens=offline.train_tokens)
+    train = ActivationSpec("smollm2-135m-offline", "blocks.12.hook_resid_post", "brown", "train", 128,
+                           offline.train_tokens, "bfloat16")
+    base = standard_spec(train, offline.train_tokens, offline.sae_batch_size, 576, autocast=True)
+    budgets = doubling(*offline.scale.budgets)
+    start = budget_spec(base, budgets, budgets[-1], offline.train_tokens)
+    tunes = scale.finetune_specs(offline, start, budgets[-1], offline.train_tokens)
+    assert {(s.n_tokens, s.epochs) for s in tunes.values()} == {(3_198_976, 4)}
+    for spec in tunes.values():
+        _check_epochs(spec, stored)  # raised before
+    assert scale.finetune_specs(offline, start, budgets[0], offline.train_tokens)["Decoder"].epochs == 1
+    study = gated_saes.study_config(offline.gated, 576)
+    rescaled = scale.rescale_shift_at(study, start, offline.scale.sweep_budgets[-1], offline.train_tokens)
+    assert rescaled.n_tokens == 2_000_896 and rescaled.epochs == 3
+    _check_epochs(rescaled, stored)

@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     seeds.add_argument("--profile", default="offline", help=f"one of {', '.join(PROFILES)}")
     seeds.add_argument("--seeds", nargs="+", type=int, required=True, help="e.g. 1 2")
     seeds.add_argument("--notebooks", nargs="*", help="name prefixes, e.g. 01 03 (default: 00 01 03 04)")
+    status = sub.add_parser("parts", help="which parts of notebook 05 are recorded, and the commands for the rest")
+    status.add_argument("--profile", default="offline", help=f"one of {', '.join(PROFILES)}")
     lengths = sub.add_parser("lengths", help="train and measure one part of notebook 05's training-length study")
     lengths.add_argument("--profile", default="offline", help=f"one of {', '.join(PROFILES)}")
     lengths.add_argument("--family", required=True, help="suppression, alignment, alignment_reference, alignment_sweeps or gated")
@@ -115,6 +117,18 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
+    elif args.command == "parts":
+        from sae_failures.profiles import get_profile
+        from sae_failures.scale_and_seeds import parts
+
+        try:
+            table = parts(get_profile(args.profile))
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(table.to_string(index=False))
+        done = (table.state == "current").sum()
+        print(f"{done} of {len(table)} parts recorded for the current code")
     elif args.command == "compare":
         from sae_failures.claims import compare_runs
 

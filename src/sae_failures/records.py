@@ -122,11 +122,10 @@ def _checksum(result: Any) -> str:
     return hashlib.sha256(json.dumps(result, sort_keys=True).encode()).hexdigest()
 
 
-def read_record(path: Path, key: str) -> Any | None:
-    """The record's result if it is whole and made by the code keyed ``key``; else ``None``,
-    after one line saying why (a missing record says nothing)."""
+def _check(path: Path, key: str) -> tuple[str, dict | None]:
+    """("missing" | "corrupt (why)" | "stale (commit c)" | "current", the record when current)."""
     if not path.exists():
-        return None
+        return "missing", None
     try:
         record = json.loads(path.read_text())
         missing = [f for f in FIELDS if f not in record]
@@ -135,11 +134,24 @@ def read_record(path: Path, key: str) -> Any | None:
         if _checksum(record["result"]) != record["sha256"]:
             raise ValueError("its result does not match its sha256")
     except (ValueError, TypeError) as err:  # json.JSONDecodeError is a ValueError
-        print(f"records: {path} is corrupt ({err}); recomputing it", file=sys.stderr, flush=True)
-        return None
+        return f"corrupt ({err})", None
     if record["key"] != key:
-        print(f"records: {path} was made by other code (commit {record['git_commit']}, key {record['key']}, "
-              f"now {key}); recomputing it", file=sys.stderr, flush=True)
+        return f"stale (made by other code: commit {record['git_commit']}, key {record['key']}, now {key})", None
+    return "current", record
+
+
+def record_state(path: Path, key: str) -> str:
+    """``missing``, ``corrupt (why)``, ``stale (...)`` or ``current``."""
+    return _check(path, key)[0]
+
+
+def read_record(path: Path, key: str) -> Any | None:
+    """The record's result if it is whole and made by the code keyed ``key``; else ``None``,
+    after one line saying why (a missing record says nothing)."""
+    state, record = _check(path, key)
+    if record is None:
+        if state != "missing":
+            print(f"records: {path} is {state}; recomputing it", file=sys.stderr, flush=True)
         return None
     return record["result"]
 

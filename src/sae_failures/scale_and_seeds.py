@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from sae_failures import alignment, gated_saes, records, suppression
+from sae_failures import alignment, gated_saes, records, seed_runs, suppression
 from sae_failures.claims import Claim
 from sae_failures.devices import to_numpy
 from sae_failures.evaluation import evaluate_grid
@@ -39,6 +39,7 @@ from sae_failures.saes import get_sae, training_history
 from sae_failures.seed_runs import seed_counts
 from sae_failures.seeds import Decision, SeedCount, TrainingTrend
 from sae_failures.sites import prepare_site, prepare_sites, resid_site
+from sae_failures.specs import SAESpec
 from sae_failures.training_length import budget_entry, budget_saes, doubling
 from sae_failures.variants.scaled import ENCODER_METHODS
 
@@ -92,21 +93,40 @@ def _scaled_tokens(budget: int, ratio: float, batch_size: int) -> int:
     return max(batch_size, round(budget * ratio / batch_size) * batch_size)
 
 
+def with_passes(spec: SAESpec, stored_tokens: int) -> SAESpec:
+    """``spec`` allowed the passes over the stored activations its tokens need: a fine-tune
+    given its notebook's share of a long budget outgrows one pass."""
+    return dataclasses.replace(spec, epochs=max(spec.epochs, -(-spec.n_tokens // stored_tokens)))
+
+
+def finetune_specs(settings: Profile, start: SAESpec, budget: int, stored_tokens: int) -> dict[str, SAESpec]:
+    """Notebook 01's fine-tunes of the base SAE ``start`` (trained for ``budget`` tokens), each
+    given ``finetune_tokens / train_tokens`` of the budget, notebook 01's ratio."""
+    tokens = _scaled_tokens(budget, settings.suppression.finetune_tokens / settings.train_tokens, start.batch_size)
+    return {m: with_passes(suppression.finetune_spec(start, m, tokens), stored_tokens)
+            for m in (*ENCODER_METHODS, *suppression.DECODER_SIDE)}
+
+
+def rescale_shift_at(study: gated_saes.GatedStudy, start: SAESpec, budget: int, stored_tokens: int) -> SAESpec:
+    """GS-7's rescale & shift of the baseline ``start`` (trained for ``budget`` tokens), given
+    notebook 04's share of the sweep tokens of the budget."""
+    tokens = _scaled_tokens(budget, study.rescale_shift_tokens / study.sweep_tokens, start.batch_size)
+    return with_passes(gated_saes.rescale_shift_spec(start, tokens), stored_tokens)
+
+
 def suppression_lengths(settings: Profile, seed: int) -> list[dict]:
-    """FS-4, FS-8, FS-9 at the shared layer: base SAE at each budget, fine-tunes from it for
-    ``finetune_tokens / train_tokens`` of the budget (notebook 01's ratio)."""
+    """FS-4, FS-8, FS-9 at the shared layer: base SAE at each budget, fine-tunes from it
+    (``finetune_specs``)."""
     layer = settings.default_layer
     data = prepare_site(settings, resid_site(settings, layer))
     base = suppression.base_spec(settings, data.train, data.model.cfg.d_model, seed, suppression.POST_L1)
     budgets = doubling(*settings.scale.budgets)
     x_eval, device = data.x_eval(), settings.device
     bases = budget_saes(base, budgets, data.train, device)
-    ratio = settings.suppression.finetune_tokens / settings.train_tokens
     rows = []
     for b in budgets:
         start = budget_entry(base, budgets, b, data.train, device)
-        specs = {m: suppression.finetune_spec(start, m, _scaled_tokens(b, ratio, base.batch_size))
-                 for m in (*ENCODER_METHODS, *suppression.DECODER_SIDE)}
+        specs = finetune_specs(settings, start, b, data.train.n_tokens)
         tuned = {m: get_sae(spec, data.train, device=device) for m, spec in specs.items()}
         metrics = reconstruction_metrics(bases[b], x_eval)
         l0 = pd.DataFrame({name: [reconstruction_metrics(sae, x_eval)["l0"] if name != "Original" else metrics["l0"]]
@@ -213,14 +233,13 @@ def gated_lengths(settings: Profile, seed: int) -> list[dict]:
         specs = gated_saes.sweep_specs(d.train.spec, study, settings.sae_batch_size, settings.sae_autocast, seed,
                                        ablations=("Gated", *ablations))
         trained = {key: budget_saes(spec, budgets, d.train, device) for key, spec in specs.items()}
-        ratio = study.rescale_shift_tokens / study.sweep_tokens
         for b in budgets:
             saes = {key: s[b] for key, s in trained.items()}
             if label == ablation_site:
                 for (variant, l1), spec in specs.items():
                     if variant == "baseline":
                         start = budget_entry(spec, budgets, b, d.train, device)
-                        rescaled = gated_saes.rescale_shift_spec(start, _scaled_tokens(b, ratio, spec.batch_size))
+                        rescaled = rescale_shift_at(study, start, b, d.train.n_tokens)
                         saes[gated_saes.RESCALE_SHIFT, l1] = get_sae(rescaled, d.train, device=device)
             frames[b].append(evaluate_grid(d.model, d.hook, saes, d.x_eval(), d.contexts, d.separator,
                                            levels=("variant", "sparsity")).assign(site=label))
@@ -256,6 +275,26 @@ def family_results(settings: Profile, family: str, seed: int) -> list[dict]:
         raise ValueError(f"Unknown family {family!r}. Valid: {', '.join(FAMILIES)}.")
     return records.recorded("lengths", settings.name, family, seed, family_key(settings),
                             lambda: MEASURES[family](settings, seed))
+
+
+def parts(settings: Profile) -> pd.DataFrame:
+    """Every part of the profile's study (each seed run, each family at each seed): the state
+    of its record (``records.record_state``) and the command that runs it."""
+    from sae_failures.notebook_runner import NOTEBOOK_DIR
+
+    sizes, rows = settings.scale, []
+    for name in sizes.seed_notebooks:
+        key = seed_runs.code_key(NOTEBOOK_DIR / f"{name}.ipynb", settings)
+        rows += [{"part": f"seed run {name}", "seed": seed,
+                  "state": records.record_state(records.record_path(settings.name, "seed_runs", name, seed), key),
+                  "run": f"make seeds PROFILE={settings.name} SEEDS='{seed}' NOTEBOOKS='{name[:2]}'"}
+                 for seed in range(sizes.seeds)]
+    key = family_key(settings)
+    rows += [{"part": f"lengths {family}", "seed": seed,
+              "state": records.record_state(records.record_path(settings.name, "lengths", family, seed), key),
+              "run": f"make lengths PROFILE={settings.name} FAMILY={family} SEEDS='{seed}'"}
+             for family in FAMILIES for seed in range(sizes.seeds)]
+    return pd.DataFrame(rows)
 
 
 def length_results(settings: Profile, families: Sequence[str] = FAMILIES, seeds: Sequence[int] | None = None
