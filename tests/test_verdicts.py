@@ -26,6 +26,27 @@ def test_gs7_needs_both_no_shrinkage_and_a_small_share():
     assert "(25% of it)" in gated_saes.gs7(readout([1.0], 0.01, 0.04), "s").measured
 
 
+def _gamma_results(baseline: list[float], gated: list[float], site: str = "resid 12") -> pd.DataFrame:
+    """GS-3's read-out as the sweeps give it: the baseline and Gated sweep different
+    coefficients (the profiles' 1.5/2.5/4 against 2.5/4/6.5), overlapping in two."""
+    rows = [{"site": site, "variant": "baseline", "sparsity": s, "gamma": g} for s, g in zip((1.5, 2.5, 4.0), baseline)]
+    rows += [{"site": site, "variant": "Gated", "sparsity": s, "gamma": g} for s, g in zip((2.5, 4.0, 6.5), gated)]
+    return pd.DataFrame(rows)
+
+
+def test_gs3_reads_each_variant_at_its_own_coefficients():
+    # The paper's picture: baseline below 1 and falling, Gated within 0.02 of 1. Read through a
+    # (site, sparsity) x variant table, the coefficients only one variant has gave NaN, every
+    # check failed, and this case came out not_reproduced.
+    held = gated_saes.gs3(_gamma_results([0.97, 0.95, 0.93], [1.0, 1.001, 0.999]), ["resid 12"])
+    assert held.verdict == "reproduced"
+    assert held.measured == "resid 12: baseline 0.930-0.970 (falls), Gated 0.999-1.001"
+    shrunk = gated_saes.gs3(_gamma_results([0.97, 0.95, 0.93], [0.95, 1.0, 1.0]), ["resid 12"])
+    assert shrunk.verdict == "partial"  # Gated 0.95 is shrinkage; the baseline still sits below 1
+    assert gated_saes.gs3(_gamma_results([0.97, 1.01, 0.93], [1.0, 1.0, 1.0]), ["resid 12"]).verdict == \
+        "not_reproduced"  # a baseline gamma above 1
+
+
 def test_fs2_allows_one_layer_at_or_above_one_for_partial():
     ratio = pd.DataFrame({"Original": [0.9, 0.95, 1.02]}, index=[1, 2, 3])
     claim = suppression.fs2(ratio)
