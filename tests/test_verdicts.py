@@ -29,8 +29,8 @@ def test_gs7_needs_both_no_shrinkage_and_a_small_share():
 def _gamma_results(baseline: list[float], gated: list[float], site: str = "resid 12") -> pd.DataFrame:
     """GS-3's read-out as the sweeps give it: the baseline and Gated sweep different
     coefficients (the profiles' 1.5/2.5/4 against 2.5/4/6.5), overlapping in two."""
-    rows = [{"site": site, "variant": "baseline", "sparsity": s, "gamma": g} for s, g in zip((1.5, 2.5, 4.0), baseline)]
-    rows += [{"site": site, "variant": "Gated", "sparsity": s, "gamma": g} for s, g in zip((2.5, 4.0, 6.5), gated)]
+    rows = [{"site": site, "variant": "baseline", "sparsity": s, "gamma": g} for s, g in zip((1.5, 2.5, 4.0), baseline, strict=True)]
+    rows += [{"site": site, "variant": "Gated", "sparsity": s, "gamma": g} for s, g in zip((2.5, 4.0, 6.5), gated, strict=True)]
     return pd.DataFrame(rows)
 
 
