@@ -8,7 +8,9 @@ import pytest
 
 from sae_failures import scale_and_seeds as scale
 from sae_failures.claims import VERDICTS
-from sae_failures.profiles import PROFILES
+from sae_failures.length_families import gated as gated_family
+from sae_failures.length_families import suppression as suppression_family
+from sae_failures.profiles import PROFILES, get_profile
 from sae_failures.training_length import doubling
 
 
@@ -92,11 +94,43 @@ def test_parts_say_which_records_are_current_and_how_to_run_the_rest(tmp_data):
     assert len(table) == smoke.scale.seeds * (len(smoke.scale.seed_notebooks) + len(scale.FAMILIES))
     assert set(table.state) == {"missing"}
     path = records.record_path("smoke", "lengths", "gated", 0)
-    records.write_record(path, "lengths", "smoke", "gated", 0, scale.family_key(smoke), [])
+    records.write_record(path, "lengths", "smoke", "gated", 0, scale.family_key(smoke, "gated"), [])
     row = scale.parts(smoke).set_index(["part", "seed"]).loc[("lengths gated", 0)]
     assert row.state == "current" and row.run == "make lengths PROFILE=smoke FAMILY=gated SEEDS='0'"
     records.write_record(path, "lengths", "smoke", "gated", 0, "other", [])
     assert scale.parts(smoke).set_index(["part", "seed"]).loc[("lengths gated", 0)].state.startswith("stale")
+
+
+def test_a_family_is_keyed_by_its_own_papers_code_only():
+    # One shared module keyed every family: the GS-3 fix in gated_saes.py made the suppression
+    # and alignment records stale too.
+    from sae_failures import records
+
+    def closure(family: str) -> set[str]:
+        return {p.name for p in records.import_closure([f"import {scale.MEASURES[family].__module__}"])}
+
+    papers = {"suppression": "suppression.py", "alignment": "alignment.py", "gated": "gated_saes.py"}
+    for family in scale.FAMILIES:
+        own = papers["alignment" if family.startswith("alignment") else family]
+        assert own in closure(family)
+        assert not (set(papers.values()) - {own}) & closure(family), family
+        assert "scale_and_seeds.py" not in closure(family)  # its read-out rules can change freely
+    smoke = PROFILES["smoke"]
+    assert scale.family_key(smoke, "alignment") == scale.family_key(smoke, "alignment_sweeps")
+    assert scale.family_key(smoke, "alignment") != scale.family_key(smoke, "gated")
+    with pytest.raises(ValueError, match=r"Unknown family 'bogus'\. Valid: suppression, alignment"):
+        scale.family_key(smoke, "bogus")
+
+
+def test_an_unresolved_profile_finds_the_records_of_the_resolved_one(monkeypatch):
+    # PROFILES["offline"] has device "auto"; the notebooks' get_profile resolves it. Keyed
+    # unresolved, every record read as stale and a recomputation started on device "auto".
+    for name in ("SAE_FAILURES_DEVICE", "SAE_FAILURES_SCALE", "SAE_FAILURES_OVERRIDES"):
+        monkeypatch.delenv(name, raising=False)
+    offline = PROFILES["offline"]
+    assert offline.device == "auto"
+    assert scale.family_key(offline, "gated") == scale.family_key(get_profile("offline"), "gated")
+    assert scale.on_this_machine(offline) == get_profile("offline")
 
 
 def test_fine_tunes_of_a_long_budget_may_repeat_the_stored_activations():
@@ -117,12 +151,12 @@ def test_fine_tunes_of_a_long_budget_may_repeat_the_stored_activations():
     base = standard_spec(train, offline.train_tokens, offline.sae_batch_size, 576, autocast=True)
     budgets = doubling(*offline.scale.budgets)
     start = budget_spec(base, budgets, budgets[-1], offline.train_tokens)
-    tunes = scale.finetune_specs(offline, start, budgets[-1], offline.train_tokens)
+    tunes = suppression_family.finetune_specs(offline, start, budgets[-1], offline.train_tokens)
     assert {(s.n_tokens, s.epochs) for s in tunes.values()} == {(3_198_976, 4)}
     for spec in tunes.values():
         _check_epochs(spec, stored)  # raised before
-    assert scale.finetune_specs(offline, start, budgets[0], offline.train_tokens)["Decoder"].epochs == 1
+    assert suppression_family.finetune_specs(offline, start, budgets[0], offline.train_tokens)["Decoder"].epochs == 1
     study = gated_saes.study_config(offline.gated, 576)
-    rescaled = scale.rescale_shift_at(study, start, offline.scale.sweep_budgets[-1], offline.train_tokens)
+    rescaled = gated_family.rescale_shift_at(study, start, offline.scale.sweep_budgets[-1], offline.train_tokens)
     assert rescaled.n_tokens == 2_000_896 and rescaled.epochs == 3
     _check_epochs(rescaled, stored)
