@@ -7,8 +7,9 @@ whether a claim that falls short fails or has an under-trained SAE. This study a
   seed count is the number of runs that reproduced it (``seeds.SeedCount``).
 - **Training length.** The claims that fell short at 1M tokens (``LENGTH_CLAIMS``) are
   measured again on SAEs trained far longer, through their notebooks' own read-outs and
-  verdict functions, at fewer sweep points (``profiles.ScaleSizes``). Every seed trains one
-  long run per SAE, read at doubling budgets (``training_length``). Each claim yields one
+  verdict functions, at fewer sweep points (``profiles.ScaleSizes``), by one module per paper
+  (``length_families``). Every seed trains one long run per SAE, read at doubling budgets
+  (``training_length``). Each claim yields one
   number per budget, ``LengthClaim.quantity``, plotted against tokens with the paper's value
   and the rule's threshold.
 - **Decided or not.** A claim is decided when its seed count at the longest budget is
@@ -17,8 +18,10 @@ whether a claim that falls short fails or has an under-trained SAE. This study a
 
 Every SAE and snapshot is cached in ``data/`` by its spec, and every (family, seed) part's
 rows are recorded under ``results/`` (``records``: committed, keyed by the code that
-computes them), so rerunning the notebook costs minutes once every part has run, on any
-clone; ``make lengths`` runs one part.
+computes them: the family's own module and what it imports, not this one), so rerunning
+the notebook costs minutes once every part has run, on any clone; ``make lengths`` runs one
+part. The rules that read the rows (``LENGTH_CLAIMS``, ``decision``) live here, so changing
+them re-reads the records without recomputing any.
 """
 
 from __future__ import annotations
