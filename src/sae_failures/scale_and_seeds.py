@@ -9,9 +9,8 @@ whether a claim that falls short fails or has an under-trained SAE. This study a
   measured again on SAEs trained far longer, through their notebooks' own read-outs and
   verdict functions, at fewer sweep points (``profiles.ScaleSizes``), by one module per paper
   (``length_families``). Every seed trains one long run per SAE, read at doubling budgets
-  (``training_length``). Each claim yields one
-  number per budget, ``LengthClaim.quantity``, plotted against tokens with the paper's value
-  and the rule's threshold.
+  (``training_length``). Each claim yields one number per budget, ``LengthClaim.quantity``,
+  plotted against tokens with the paper's value and the rule's threshold.
 - **Decided or not.** A claim is decided when its seed count at the longest budget is
   one-sided and its quantity (mean over seeds) moved by less than the claim's tolerance
   over the last doubling, or moved away from the paper (``seeds.Decision``).
