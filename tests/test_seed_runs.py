@@ -97,6 +97,12 @@ def test_seed_runs_execute_once_and_count_seeds(probe):
     assert log.read_text().split() == ["0", "1", "2", "1"]
 
 
+def test_a_seed_run_shows_the_progress_of_its_cells(probe, capfd):
+    """A 04 seed run takes 20+ minutes; before, it showed nothing between its start and its end."""
+    seed_runs.seed_outcomes("smoke", [0], ["00"])
+    assert "Executing" in capfd.readouterr().err
+
+
 def test_only_language_model_notebooks_have_seed_runs(probe):
     nb_path, log = probe
     write_probe(nb_path.parent / "02_broken_latents.ipynb")  # the toys run their own seeds

@@ -66,7 +66,7 @@ def run_seed(notebook: Path, profile: str, seed: int) -> dict:
         with figures_env(staged):
             papermill.execute_notebook(str(notebook), str(staged / notebook.name),
                                        parameters={"profile": profile, "seed": seed},
-                                       kernel_name=KERNEL_NAME, cwd=str(NOTEBOOK_DIR), progress_bar=False)
+                                       kernel_name=KERNEL_NAME, cwd=str(NOTEBOOK_DIR), progress_bar=True)
 
     key = code_key(notebook, get_profile(profile))
     return records.recorded("seed_runs", profile, notebook.stem, seed, key,
