@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from sae_failures import scale_and_seeds as scale
+from sae_failures import scale_plots
 from sae_failures.claims import VERDICTS
 from sae_failures.length_families import gated as gated_family
 from sae_failures.length_families import suppression as suppression_family
@@ -160,3 +161,19 @@ def test_fine_tunes_of_a_long_budget_may_repeat_the_stored_activations():
     rescaled = gated_family.rescale_shift_at(study, start, offline.scale.sweep_budgets[-1], offline.train_tokens)
     assert rescaled.n_tokens == 2_000_896 and rescaled.epochs == 3
     _check_epochs(rescaled, stored)
+
+
+def test_length_curves_tick_the_budgets_read() -> None:
+    """Sweep panels once drew matplotlib's minor log labels (3x10^5, 4x10^5, ...) on top of
+    each other; each panel now ticks exactly its budgets, labelled as the text names them."""
+    assert [scale_plots.tokens_label(t) for t in (250_000, 500_000, 1_000_000, 16_000_000)] == \
+        ["250k", "500k", "1M", "16M"]
+    budgets = [250_000, 500_000, 1_000_000, 2_000_000, 4_000_000]
+    rows = pd.DataFrame([{"claim": "GS-6", "seed": s, "tokens": t, "quantity": 0.01 * s, "heldout_ev": 0.7}
+                         for s in (0, 1) for t in budgets])
+    fig = scale_plots.length_curves(rows)
+    ax = next(a for a in fig.axes if a.get_title() == "GS-6")
+    fig.canvas.draw()
+    assert list(ax.get_xticks()) == budgets
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["250k", "500k", "1M", "2M", "4M"]
+    assert not ax.xaxis.get_minorticklocs().size

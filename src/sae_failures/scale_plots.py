@@ -6,6 +6,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.colors import ListedColormap
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from sae_failures.claims import VERDICTS
 from sae_failures.scale_and_seeds import LENGTH_CLAIMS
@@ -50,8 +52,25 @@ def length_curves(rows: pd.DataFrame) -> plt.Figure:
             ax.axhline(spec.paper, color="tab:red", ls=":", lw=1.5, label="paper")
         ax.set(xscale="log", xlabel="training tokens", title=f"{claim}", ylabel=spec.quantity)
         ax.yaxis.label.set_size(8)
-    axes.flat[0].legend(fontsize=7)
+        _budget_ticks(ax, mean.index)
+    fig.legend(handles=[Line2D([], [], color="tab:blue", lw=0.7, alpha=0.5, label="one seed"),
+                        Line2D([], [], color="tab:blue", lw=2, marker="o", label="mean over seeds"),
+                        Line2D([], [], color="k", ls="--", lw=1, label="rule's threshold"),
+                        Line2D([], [], color="tab:red", ls=":", lw=1.5, label="paper")],
+               loc="lower right", fontsize=9)
     return fig
+
+
+def tokens_label(tokens: float) -> str:
+    """Budgets as the text calls them: 250k, 1M, 16M."""
+    return f"{tokens / 1e6:g}M" if tokens >= 1e6 else f"{tokens / 1e3:g}k"
+
+
+def _budget_ticks(ax: plt.Axes, budgets: pd.Index) -> None:
+    """Tick the log axis at the budgets read, not at matplotlib's minor decades (which overlap)."""
+    ax.xaxis.set_major_locator(FixedLocator(list(budgets)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: tokens_label(x)))
+    ax.xaxis.set_minor_locator(NullLocator())
 
 
 def heldout_curves(rows: pd.DataFrame) -> plt.Figure:
@@ -67,5 +86,6 @@ def heldout_curves(rows: pd.DataFrame) -> plt.Figure:
         ax.plot(mean.index, mean.to_numpy(), "o-", label=family)
     ax.set(xscale="log", xlabel="training tokens", ylabel="held-out explained variance",
            title="held-out reconstruction against training length")
+    _budget_ticks(ax, pd.Index(sorted(first.tokens.unique())))
     ax.legend(fontsize=8)
     return fig
