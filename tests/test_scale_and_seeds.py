@@ -3,6 +3,7 @@ run in the smoke notebook; their building blocks are tested in test_saes)."""
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
@@ -12,6 +13,7 @@ from sae_failures.claims import VERDICTS
 from sae_failures.length_families import gated as gated_family
 from sae_failures.length_families import suppression as suppression_family
 from sae_failures.profiles import PROFILES, get_profile
+from sae_failures.seeds import tokens_label
 from sae_failures.training_length import doubling
 
 
@@ -166,7 +168,7 @@ def test_fine_tunes_of_a_long_budget_may_repeat_the_stored_activations():
 def test_length_curves_tick_the_budgets_read() -> None:
     """Sweep panels once drew matplotlib's minor log labels (3x10^5, 4x10^5, ...) on top of
     each other; each panel now ticks exactly its budgets, labelled as the text names them."""
-    assert [scale_plots.tokens_label(t) for t in (250_000, 500_000, 1_000_000, 16_000_000)] == \
+    assert [tokens_label(t) for t in (250_000, 500_000, 1_000_000, 16_000_000)] == \
         ["250k", "500k", "1M", "16M"]
     budgets = [250_000, 500_000, 1_000_000, 2_000_000, 4_000_000]
     rows = pd.DataFrame([{"claim": "GS-6", "seed": s, "tokens": t, "quantity": 0.01 * s, "heldout_ev": 0.7}
@@ -177,3 +179,4 @@ def test_length_curves_tick_the_budgets_read() -> None:
     assert list(ax.get_xticks()) == budgets
     assert [t.get_text() for t in ax.get_xticklabels()] == ["250k", "500k", "1M", "2M", "4M"]
     assert not ax.xaxis.get_minorticklocs().size
+    plt.close(fig)

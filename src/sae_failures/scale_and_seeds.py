@@ -39,7 +39,7 @@ from sae_failures.length_families import gated as gated_family
 from sae_failures.length_families import suppression as suppression_family
 from sae_failures.profiles import Profile
 from sae_failures.seed_runs import seed_counts
-from sae_failures.seeds import Decision, SeedCount, TrainingTrend
+from sae_failures.seeds import Decision, SeedCount, TrainingTrend, tokens_label
 
 
 @dataclass(frozen=True)
@@ -153,15 +153,11 @@ def decision(claim: str, rows: pd.DataFrame) -> Decision:
     return Decision(SeedCount.of(list(longest.verdict == "reproduced")), trend(claim, rows))
 
 
-def _tokens(n: int) -> str:
-    return f"{n / 1e6:g}M" if n >= 1e6 else f"{n / 1e3:g}k"
-
-
 def length_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Per length claim: the quantity (mean over seeds) at each budget, seeds held at the
     longest, and the decision."""
     table = rows.groupby(["claim", "tokens"]).quantity.mean().unstack("tokens")
-    table.columns = [_tokens(t) for t in table.columns]
+    table.columns = [tokens_label(t) for t in table.columns]
     order = [c for c in LENGTH_CLAIMS if c in table.index]
     table = table.loc[order]
     table.insert(0, "quantity", [LENGTH_CLAIMS[c].quantity for c in order])
@@ -182,12 +178,12 @@ def claims(outcomes: pd.DataFrame, rows: pd.DataFrame) -> list[Claim]:
         if claim_id in measured:
             first = rows[rows.claim == claim_id].iloc[0]
             spec, decided = LENGTH_CLAIMS[claim_id], decision(claim_id, rows)
-            curve = ", ".join(f"{_tokens(t)} {v:.3g}" for t, v in zip(decided.trend.tokens, decided.trend.values,
+            curve = ", ".join(f"{tokens_label(t)} {v:.3g}" for t, v in zip(decided.trend.tokens, decided.trend.values,
                                                                        strict=True))
             made.append(Claim(claim_id, first.statement, first.paper_value,
                               f"{spec.quantity}: {curve} (mean of {decided.seeds.n} seeds)", decided.verdict,
                               evidence="length_curves.png",
-                              seeds=f"{at_notebook}; {decided.seeds} at {_tokens(decided.trend.tokens[-1])} tokens",
+                              seeds=f"{at_notebook}; {decided.seeds} at {tokens_label(decided.trend.tokens[-1])} tokens",
                               more_training=str(decided)))
         else:
             first = outcomes.loc[claim_id].iloc[0]

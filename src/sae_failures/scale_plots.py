@@ -11,6 +11,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from sae_failures.claims import VERDICTS
 from sae_failures.scale_and_seeds import LENGTH_CLAIMS
+from sae_failures.seeds import tokens_label
 
 VERDICT_COLORS = {"reproduced": "tab:green", "partial": "gold", "not_reproduced": "tab:red",
                   "not_attempted": "lightgray"}
@@ -59,11 +60,6 @@ def length_curves(rows: pd.DataFrame) -> plt.Figure:
                         Line2D([], [], color="tab:red", ls=":", lw=1.5, label="paper")],
                loc="lower right", fontsize=9)
     return fig
-
-
-def tokens_label(tokens: float) -> str:
-    """Budgets as the text calls them: 250k, 1M, 16M."""
-    return f"{tokens / 1e6:g}M" if tokens >= 1e6 else f"{tokens / 1e3:g}k"
 
 
 def _budget_ticks(ax: plt.Axes, budgets: pd.Index) -> None:

@@ -94,17 +94,18 @@ class TrainingTrend:
         return self.paper is not None and abs(self.values[-1] - self.paper) > abs(self.values[-2] - self.paper)
 
     def __str__(self) -> str:
-        span = f"{_tokens(self.tokens[-2])} -> {_tokens(self.tokens[-1])} tokens"
+        span = f"{tokens_label(self.tokens[-2])} -> {tokens_label(self.tokens[-1])} tokens"
         change = f"{self.last_change:+.3g} over {span}"
         if self.settled:
             return f"settled ({change}, tolerance {self.tolerance:g})"
         if self.moving_away:
             return f"moving away from {self.target_name} {self.paper:g} ({change})"
         moving = f"still moving toward {self.target_name} {self.paper:g}" if self.paper is not None else "still changing"
-        return f"{moving} at {_tokens(self.tokens[-1])} tokens ({change})"
+        return f"{moving} at {tokens_label(self.tokens[-1])} tokens ({change})"
 
 
-def _tokens(n: int) -> str:
+def tokens_label(n: float) -> str:
+    """Budgets as the text calls them: 250k, 1M, 16M."""
     return f"{n / 1e6:g}M" if n >= 1e6 else f"{n / 1e3:g}k"
 
 
