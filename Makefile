@@ -14,7 +14,7 @@ SEEDS ?= 0 1 2
 FAMILY ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: setup figures seeds lengths parts test lint pytest nbval rehearse bench estimate clean-cache help
+.PHONY: setup figures seeds lengths parts test lint pytest nbval pins pin rehearse bench estimate clean-cache help
 
 help:
 	@echo "make figures [PROFILE=smoke|offline|paper] [NOTEBOOKS='00 02']  run notebooks, write figures/<profile>/"
@@ -24,7 +24,8 @@ help:
 	@echo "make seeds [PROFILE=..] [SEEDS='0 1 2'] [NOTEBOOKS='01']    language-model notebooks at more seeds (cached parts)"
 	@echo "make lengths FAMILY=alignment [SEEDS='0'] [PROFILE=..]       one part of notebook 05's training-length study"
 	@echo "make parts [PROFILE=..]                                       which parts of notebook 05 are recorded, commands for the rest"
-	@echo "make test                                                     ruff + pytest + nbval (smoke profile) + rehearse"
+	@echo "make test                                                     ruff + pytest + nbval (smoke profile) + pins + rehearse"
+	@echo "make pin                                                      after nbval: pin the smoke numbers (after a VERSION bump)"
 	@echo "make rehearse                                                 the paper profile's notebooks against local stand-ins"
 	@echo "make bench                                                    throughput vs matmul roofline"
 	@echo "make estimate [SCALE=0.1]                                     the paper profile's SAEs, tokens and GPU-hours per notebook"
@@ -64,12 +65,20 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 nbval: $(STAMP)
+	rm -f figures/smoke/[0-9][0-9]_*/claims.json  # the pins read this run's claims, not an earlier run's
 	SAE_FAILURES_PROFILE=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider notebooks/
+
+# after nbval: did the smoke numbers move only where a study's version says so? (runs.pins)
+pins: $(STAMP)
+	$(BIN)/python -m sae_failures.cli pins
+
+pin: $(STAMP)
+	$(BIN)/python -m sae_failures.cli pins --write
 
 rehearse: $(STAMP)
 	$(BIN)/python -m sae_failures.cli rehearse
 
-test: lint pytest nbval rehearse
+test: lint pytest nbval pins rehearse
 
 estimate: $(STAMP)
 	$(BIN)/python -m sae_failures.cli estimate $(if $(SCALE),--scale $(SCALE))

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from sae_failures.activations import ActivationStore
-from sae_failures.specs import ActivationSpec
+from sae_failures.engine.activations import ActivationStore
+from sae_failures.engine.specs import ActivationSpec
 
 
 @pytest.fixture(scope="session")
 def offline_model():
     """SmolLM2-135M from the PyPI-shipped GGUF (converted once into the real data/ cache)."""
-    from sae_failures.model import OFFLINE_MODEL, load_model
+    from sae_failures.engine.model import OFFLINE_MODEL, load_model
 
     return load_model(OFFLINE_MODEL, dtype="float32")
 

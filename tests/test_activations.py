@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from sae_failures.activations import ActivationStore, harvest, pack_contexts
-from sae_failures.cache import CacheCorruptedError
-from sae_failures.model import document_separator_id
-from sae_failures.specs import ActivationSpec
+from sae_failures.engine.activations import ActivationStore, harvest, pack_contexts
+from sae_failures.engine.cache import CacheCorruptedError
+from sae_failures.engine.model import document_separator_id
+from sae_failures.engine.specs import ActivationSpec
 
 from .conftest import write_store
 
@@ -27,7 +27,7 @@ def test_harvest_matches_a_direct_forward_and_skips_sinks(offline_model, tmp_dat
                             "heldout", 32, 200, "float32") for layer in (1, 4)]
     stores = harvest(model, specs, batch_contexts=4)
     assert [s.tensor().shape for s in stores] == [(200, 576), (200, 576)]
-    from sae_failures.activations import contexts_for, sink_mask
+    from sae_failures.engine.activations import contexts_for, sink_mask
 
     tokens = torch.from_numpy(contexts_for(model, specs[1])[:2]).long()
     _, cache = model.run_with_cache(tokens, names_filter="blocks.4.hook_resid_post")
@@ -111,7 +111,7 @@ def _within(seconds: int, fn):
 
 
 def test_b_dec_starts_at_the_mean_of_a_store_smaller_than_one_sample_batch(tmp_data):
-    from sae_failures.training import init_b_dec_to_mean
+    from sae_failures.engine.training import init_b_dec_to_mean
 
     acts = torch.randn(1000, 4) + torch.tensor([3.0, -2.0, 0.5, 1.0])  # 1000 < the 4096-row sample batch
     store = write_store(acts)

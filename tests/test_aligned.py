@@ -8,9 +8,9 @@ import torch
 from sae_lens import SAE
 from sae_lens.saes.sae import TrainStepInput
 
-from sae_failures.metrics import alignment_scores, bimodality
-from sae_failures.saes import get_sae
-from sae_failures.specs import SAESpec
+from sae_failures.engine.metrics import alignment_scores, bimodality
+from sae_failures.engine.saes import get_sae
+from sae_failures.engine.specs import SAESpec
 from sae_failures.variants.aligned import (
     AlignedTopKTrainingSAE,
     AlignedTopKTrainingSAEConfig,

@@ -7,14 +7,14 @@ import pytest
 import torch
 from sae_lens.saes.gated_sae import GatedSAE, GatedSAEConfig
 
-from sae_failures.alignment import (
+from sae_failures.engine.frontiers import compare, frontier, l0_at, metric_at
+from sae_failures.engine.metrics import alignment_scores, bimodality
+from sae_failures.engine.specs import SAESpec
+from sae_failures.studies.alignment.experiment import (
     max_cosine_similarity,
     parameter_count,
     train_one_point_toy,
 )
-from sae_failures.frontiers import compare, frontier, l0_at, metric_at
-from sae_failures.metrics import alignment_scores, bimodality
-from sae_failures.specs import SAESpec
 
 
 def test_one_point_toy_reaches_alignment_one_exactly_when_it_reconstructs():
@@ -82,7 +82,7 @@ def test_bimodality_of_a_point_mass_is_unimodal():
 def test_compare_variants_per_group():
     import pandas as pd
 
-    from sae_failures.frontiers import compare_variants
+    from sae_failures.engine.frontiers import compare_variants
 
     rows = [("std", 1, 10, 0.5), ("std", 1, 40, 0.9), ("new", 1, 20, 0.8), ("new", 1, 30, 0.9),
             ("std", 2, 10, 0.5), ("std", 2, 40, 0.9), ("new", 2, 20, 0.6)]
@@ -93,8 +93,8 @@ def test_compare_variants_per_group():
 
 
 def test_study_configs_have_the_papers_counts():
-    from sae_failures.alignment import study_config, training_profile
     from sae_failures.profiles import get_profile
+    from sae_failures.studies.alignment.experiment import study_config, training_profile
 
     offline = study_config(get_profile("offline").alignment, 576)
     assert all(len(v) >= 4 for v in offline.sweep_l1.values()) and len(offline.sweep_widths) >= 2 and len(offline.topk_ks) >= 3
@@ -105,7 +105,7 @@ def test_study_configs_have_the_papers_counts():
 
 
 def test_wide_reference_keeps_data_and_schedule(sparse_store):
-    from sae_failures.alignment import paper_sae_spec, wide_reference
+    from sae_failures.studies.alignment.experiment import paper_sae_spec, wide_reference
 
     store, _ = sparse_store
     spec = paper_sae_spec("standard", store.spec, 8, 3.0, 1024, 256, checkpoints=4)
@@ -116,8 +116,8 @@ def test_wide_reference_keeps_data_and_schedule(sparse_store):
 
 def test_unit_decoder_init_starts_the_aligned_encoder_at_the_standard_scale(sparse_store):
     """sae-lens's 0.1 decoder norm makes aligned training start with ||W_enc[:, i]|| ~ 1 / 0.1."""
-    from sae_failures.alignment import paper_sae_spec, unit_decoder_init
-    from sae_failures.training import build_training_sae
+    from sae_failures.engine.training import build_training_sae
+    from sae_failures.studies.alignment.experiment import paper_sae_spec, unit_decoder_init
 
     store, _ = sparse_store
     spec = paper_sae_spec("aligned", store.spec, 8, 1.0, 1024, 256, checkpoints=4)
@@ -132,9 +132,13 @@ def test_unit_decoder_init_starts_the_aligned_encoder_at_the_standard_scale(spar
 
 
 def test_init_norm_check_trains_each_spec_at_both_initial_norms(sparse_store):
-    from sae_failures.alignment import init_norm_check, paired_sweep, unit_decoder_init
-    from sae_failures.metrics import reconstruction_metrics
-    from sae_failures.saes import get_sae
+    from sae_failures.engine.metrics import reconstruction_metrics
+    from sae_failures.engine.saes import get_sae
+    from sae_failures.studies.alignment.experiment import (
+        init_norm_check,
+        paired_sweep,
+        unit_decoder_init,
+    )
 
     store, _ = sparse_store
     specs = paired_sweep(store.spec, {"standard": (1.0,), "aligned": (0.5,)}, [8], 1024, 256)

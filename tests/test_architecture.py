@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import json
 import re
 import subprocess
@@ -9,12 +11,15 @@ import sys
 
 import pytest
 
-from sae_failures import alignment, broken_latents, gated_saes, suppression
-from sae_failures.activations import spec_for
-from sae_failures.notebook_runner import notebooks
-from sae_failures.paths import REPO_ROOT
+from sae_failures.engine.activations import spec_for
+from sae_failures.engine.paths import REPO_ROOT
+from sae_failures.engine.specs import standard_spec
 from sae_failures.profiles import PROFILES, TimesD, get_profile, resolve
-from sae_failures.specs import standard_spec
+from sae_failures.runs.notebooks import notebooks
+from sae_failures.studies.alignment import experiment as alignment
+from sae_failures.studies.broken_latents import experiment as broken_latents
+from sae_failures.studies.gated import experiment as gated_saes
+from sae_failures.studies.suppression import experiment as suppression
 
 HOOK = "blocks.12.hook_resid_post"
 
@@ -46,9 +51,9 @@ def test_cache_keys_made_before_the_package_was_split_are_found_after_it():
 
 
 def test_toy_training_does_not_load_the_language_model_stack():
-    code = ("import sys, sae_failures.toy_training, sae_failures.broken_latents, sae_failures.toy_plots; "
-            "print([m for m in ('sae_failures.activations', 'sae_failures.model', 'sae_failures.saes', "
-            "'sae_failures.splicing', 'sae_failures.corpus') if m in sys.modules])")
+    code = ("import sys, sae_failures.engine.toy_training, sae_failures.studies.broken_latents.experiment, sae_failures.studies.broken_latents.plots; "
+            "print([m for m in ('sae_failures.engine.activations', 'sae_failures.engine.model', 'sae_failures.engine.saes', "
+            "'sae_failures.engine.splicing', 'sae_failures.engine.corpus') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -75,7 +80,7 @@ def test_notebook_claims_cells_only_assemble_the_table(path):
     """Verdicts are computed in the package: a notebook adds claims, it never decides one."""
     code = "\n".join(_code_cells(path))
     assert "verdict(" not in code and ".record(" not in code
-    assert "table.add(" in code
+    assert "notebook.close(" in code
     assert "def " not in code.replace("def result(", "").replace("def figure(", "")  # no analysis helpers
 
 
@@ -84,3 +89,80 @@ def test_every_profile_names_every_study_section():
         assert profile.suppression.finetune_tokens < profile.train_tokens
         assert profile.alignment.sweep_tokens <= profile.train_tokens
         assert profile.gated.ablation_site in {s.label for s in profile.gated.sites}
+
+
+def import_graph(package_dir=REPO_ROOT / "src" / "sae_failures") -> dict[str, set[str]]:
+    """Each of the package's modules -> the package's modules it imports, at any depth of its code
+    (a lazy import inside a function counts: it runs too)."""
+    modules = {}
+    for path in package_dir.rglob("*.py"):
+        parts = path.relative_to(package_dir.parent).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in modules.items():
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                imported |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
+        graph[name] = {m for m in imported if m in modules} - {name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan)."""
+    index, low, stack, found, counter = {}, {}, [], [], [0]
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_cycle_finder_finds_a_lazy_cycle(tmp_path):
+    pkg = tmp_path / "sae_failures"
+    (pkg / "runs").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "runs" / "__init__.py").write_text("")
+    (pkg / "runs" / "a.py").write_text("from sae_failures.runs.b import f\n")
+    (pkg / "runs" / "b.py").write_text("def f():\n    from sae_failures.runs import a\n")
+    (pkg / "runs" / "c.py").write_text("import sae_failures.runs.a\n")
+    assert cycles(import_graph(pkg)) == [["sae_failures.runs.a", "sae_failures.runs.b"]]
+
+
+def test_no_module_imports_a_module_that_imports_it_back():
+    assert cycles(import_graph()) == []
+
+
+def test_every_study_names_its_notebook_and_a_version():
+    from sae_failures.studies import STUDIES, notebook_study
+
+    stems = {p.stem for p in notebooks()}
+    for study in STUDIES:
+        module = importlib.import_module(f"sae_failures.studies.{study}")
+        assert module.NOTEBOOK in stems and isinstance(module.VERSION, int) and module.VERSION >= 1
+        assert notebook_study(module.NOTEBOOK) == study
+    assert len({importlib.import_module(f"sae_failures.studies.{s}").NOTEBOOK for s in STUDIES}) == len(stems)
+    with pytest.raises(ValueError, match="No study runs the notebook '99_demo'"):
+        notebook_study("99_demo")

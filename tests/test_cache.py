@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from sae_failures.activations import ActivationStore, harvest
-from sae_failures.cache import (
+from sae_failures.engine.activations import ActivationStore, harvest
+from sae_failures.engine.cache import (
     MANIFEST,
     CacheCorruptedError,
     ensure_entry,
@@ -21,9 +21,9 @@ from sae_failures.cache import (
     verify_manifest,
     write_manifest,
 )
-from sae_failures.paths import atomic_path, data_dir
-from sae_failures.saes import get_sae
-from sae_failures.specs import ActivationSpec, SAESpec
+from sae_failures.engine.paths import atomic_path, data_dir
+from sae_failures.engine.saes import get_sae
+from sae_failures.engine.specs import ActivationSpec, SAESpec
 
 
 def small_spec(store, **kw):
@@ -94,7 +94,7 @@ def test_non_finite_weights_are_not_served(sparse_store):
         sae.W_dec[0, 0] = float("nan")
     sae.save_model(spec.path())
     write_manifest(spec.path())  # checksums match: only the finiteness check can catch it
-    from sae_failures.saes import load_sae
+    from sae_failures.engine.saes import load_sae
     with pytest.raises(CacheCorruptedError, match="W_dec holds non-finite values"):
         open_entry(spec.path(), load_sae)
 
@@ -124,8 +124,8 @@ def test_two_processes_asking_for_one_entry_build_it_once(tmp_data):
     script = textwrap.dedent("""
         import hashlib, sys, time
         from pathlib import Path
-        from sae_failures.cache import ensure_entry
-        from sae_failures.paths import data_dir
+        from sae_failures.engine.cache import ensure_entry
+        from sae_failures.engine.paths import data_dir
         log = Path(sys.argv[1])
         (log.parent / f"started.{sys.argv[2]}").touch()
         def build(staged):
@@ -202,7 +202,7 @@ def test_more_tokens_than_stored_needs_explicit_epochs(sparse_store):
 
 
 def test_bad_toy_runs_fail_at_construction():
-    from sae_failures.toy_training import ToyRun
+    from sae_failures.engine.toy_training import ToyRun
 
     with pytest.raises(ValueError, match="n_samples 100 is less than one batch of 4096"):
         ToyRun("absorption", "tied", 4, 0, 1e-2, n_samples=100)
@@ -212,9 +212,9 @@ def test_bad_toy_runs_fail_at_construction():
 
 def test_claims_file_has_no_wall_clock_entries():
     """Notebook setups record what determined a number, never how long it took."""
-    from sae_failures.notebook_runner import notebooks
+    from sae_failures.runs.notebooks import notebooks
 
     for path in notebooks():
         code = "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
-        claims_cell = code[code.index("ClaimsTable("):]
+        claims_cell = code[code.index("notebook.close("):]
         assert "seconds" not in claims_cell and "minutes" not in claims_cell, path.stem

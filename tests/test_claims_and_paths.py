@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from sae_failures.claims import ClaimsTable, assemble, verdict
-from sae_failures.notebook_runner import notebooks
-from sae_failures.paths import atomic_path
+from sae_failures.engine.claims import ClaimsTable, assemble, verdict
+from sae_failures.engine.paths import atomic_path
+from sae_failures.runs.notebooks import notebooks
 
 
 def test_verdict_rules():
@@ -66,7 +66,7 @@ def test_unknown_notebook_selection_lists_valid_ones():
 def test_committed_notebook_loses_papermills_injected_parameters(tmp_path):
     import nbformat
 
-    from sae_failures.notebook_runner import commit_outputs
+    from sae_failures.runs.notebooks import commit_outputs
 
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("profile = 'smoke'", metadata={"tags": ["parameters"]}),
@@ -79,7 +79,7 @@ def test_committed_notebook_loses_papermills_injected_parameters(tmp_path):
 
 
 def test_carriage_returns_render_as_a_terminal_shows_them():
-    from sae_failures.notebook_runner import render_carriage_returns
+    from sae_failures.runs.notebooks import render_carriage_returns
 
     assert render_carriage_returns("\r 0%|  | 0/4\r50%|# | 2/4\r100%|##| 4/4\n") == "100%|##| 4/4\n"
     assert render_carriage_returns("abcd\rxy") == "xycd"  # a shorter redraw overwrites only its width
@@ -90,7 +90,7 @@ def test_carriage_returns_render_as_a_terminal_shows_them():
 def test_collapse_streams_merges_redraws_and_keeps_other_outputs():
     import nbformat
 
-    from sae_failures.notebook_runner import collapse_streams
+    from sae_failures.runs.notebooks import collapse_streams
 
     out = nbformat.v4.new_output
     cell = nbformat.v4.new_code_cell("train()", outputs=[
@@ -110,7 +110,7 @@ def test_collapse_streams_merges_redraws_and_keeps_other_outputs():
 
 
 def test_compare_runs_ignores_provenance_and_names_what_differs(tmp_path, monkeypatch):
-    from sae_failures.claims import Claim, compare_runs
+    from sae_failures.engine.claims import Claim, compare_runs
 
     for run, measured in (("a", "1.0"), ("b", "1.0"), ("c", "2.0")):
         monkeypatch.setenv("SAE_FAILURES_FIGURES", str(tmp_path / run))
@@ -124,7 +124,7 @@ def test_compare_runs_ignores_provenance_and_names_what_differs(tmp_path, monkey
 
 def test_compare_runs_reads_empty_new_claim_fields_as_absent(tmp_path, monkeypatch):
     """A run written before Claim had ``seeds`` / ``more_training`` agrees with one that leaves them empty."""
-    from sae_failures.claims import Claim, compare_runs
+    from sae_failures.engine.claims import Claim, compare_runs
 
     monkeypatch.setenv("SAE_FAILURES_FIGURES", str(tmp_path / "new"))
     table = ClaimsTable("01_x", "smoke", "m", setup={"tokens": 10})
@@ -145,13 +145,28 @@ def test_compare_runs_reads_empty_new_claim_fields_as_absent(tmp_path, monkeypat
 
 def test_claims_credit_the_commit_a_run_started_from(tmp_data, monkeypatch):
     """A commit made while a long notebook runs is not the code that computed its numbers."""
-    from sae_failures import notebook_setup, provenance
+    from sae_failures.engine import provenance
+    from sae_failures.runs import setup as notebook_setup
 
     provenance.run_commit.cache_clear()
     try:
         monkeypatch.setattr(provenance, "git_commit", lambda: "abc123")
-        notebook_setup.start("99_demo", "smoke")  # the notebook's first cell
+        notebook_setup.start("quickstart", "smoke")  # the notebook's first cell
         monkeypatch.setattr(provenance, "git_commit", lambda: "def456")  # committed meanwhile
         assert ClaimsTable("99_demo", "smoke", "tiny").to_dict()["git_commit"] == "abc123"
     finally:
         provenance.run_commit.cache_clear()
+
+
+def test_a_notebook_is_started_by_its_study_and_closed_with_one_call(tmp_data):
+    from sae_failures.engine.claims import Claim
+    from sae_failures.runs.setup import start
+
+    with pytest.raises(ValueError, match=r"Unknown study 'gated_saes'\. Valid: quickstart, suppression"):
+        start("gated_saes", "smoke")
+    notebook = start("gated", "smoke", "cpu")
+    assert (notebook.name, notebook.profile.name, notebook.profile.device) == ("04_gated_sae_pareto", "smoke", "cpu")
+    frame = notebook.close({"layer": 3}, Claim("GS-8", "s", "p", "m", "not_attempted", notes="why"), model="toy")
+    written = json.loads((tmp_data / "figures" / "smoke" / "04_gated_sae_pareto" / "claims.json").read_text())
+    assert written["model"] == "toy" and written["setup"]["layer"] == 3 and written["claims"][0]["id"] == "GS-8"
+    assert list(frame.id) == ["GS-8"]

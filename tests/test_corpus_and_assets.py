@@ -1,7 +1,7 @@
 import pytest
 
-from sae_failures import offline_assets
-from sae_failures.corpus import brown_documents, detokenize, iter_texts, split_of
+from sae_failures.engine import offline_assets
+from sae_failures.engine.corpus import brown_documents, detokenize, iter_texts, split_of
 
 
 def test_detokenize_restores_readable_text():
@@ -51,7 +51,7 @@ def test_the_paper_corpus_reads_parquet_files_without_a_dataset_script(tmp_path,
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from sae_failures import corpus
+    from sae_failures.engine import corpus
 
     folder = tmp_path / "plain_text" / "train"
     folder.mkdir(parents=True)
@@ -65,8 +65,8 @@ def test_the_paper_corpus_reads_parquet_files_without_a_dataset_script(tmp_path,
 
 
 def test_the_hub_corpus_asks_for_the_network_before_its_first_request(monkeypatch):
-    from sae_failures import corpus
-    from sae_failures.network import NetworkUnavailableError
+    from sae_failures.engine import corpus
+    from sae_failures.engine.network import NetworkUnavailableError
 
     monkeypatch.delenv(corpus.OPENWEBTEXT_ENV, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

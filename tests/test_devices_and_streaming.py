@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from sae_failures import metrics
-from sae_failures.devices import resolve_device
+from sae_failures.engine import metrics
+from sae_failures.engine.devices import resolve_device
+from sae_failures.engine.specs import ActivationSpec, SAESpec
+from sae_failures.engine.training import build_training_sae
 from sae_failures.profiles import DEVICE_ENV, get_profile
-from sae_failures.specs import ActivationSpec, SAESpec
-from sae_failures.suppression import latent_stats
-from sae_failures.training import build_training_sae
+from sae_failures.studies.suppression.experiment import latent_stats
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "sae_failures"
 

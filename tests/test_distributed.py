@@ -7,10 +7,10 @@ import sys
 
 import torch
 
-from sae_failures import distributed
-from sae_failures.activations import ActivationStore
-from sae_failures.saes import get_saes
-from sae_failures.specs import ActivationSpec, SAESpec
+from sae_failures.engine import distributed
+from sae_failures.engine.activations import ActivationStore
+from sae_failures.engine.saes import get_saes
+from sae_failures.engine.specs import ActivationSpec, SAESpec
 from tests.conftest import write_store
 
 STORE = ActivationSpec("synthetic", "blocks.0.hook_resid_post", "none", "train", 2, 4096, "float32")
@@ -26,8 +26,9 @@ def specs(store_spec: ActivationSpec) -> dict[str, SAESpec]:
 
 CHILD = """
 import os, torch
-from sae_failures import saes, distributed
-from sae_failures.activations import ActivationStore
+from sae_failures.engine import saes
+from sae_failures.engine import distributed
+from sae_failures.engine.activations import ActivationStore
 from tests.test_distributed import STORE, specs
 trained = []
 train = saes._train_group

@@ -7,7 +7,7 @@ import torch
 from sae_lens import SAE
 from sae_lens.saes.sae import TrainStepInput
 
-from sae_failures.gated_saes import shrinkage_example
+from sae_failures.studies.gated.experiment import shrinkage_example
 from sae_failures.variants.gated import (
     PaperGatedTrainingSAE,
     PaperGatedTrainingSAEConfig,
@@ -117,8 +117,8 @@ def test_one_dimensional_shrinkage_example():
 
 
 def test_equal_compute_widths_and_sites_per_profile():
-    from sae_failures.gated_saes import study_config
     from sae_failures.profiles import get_profile
+    from sae_failures.studies.gated.experiment import study_config
 
     offline = get_profile("offline")
     config = study_config(offline.gated, 576)
@@ -131,7 +131,7 @@ def test_equal_compute_widths_and_sites_per_profile():
 
 
 def test_unknown_ablation_lists_valid_ones(sparse_store):
-    from sae_failures.gated_saes import gated_spec
+    from sae_failures.studies.gated.experiment import gated_spec
 
     store, _ = sparse_store
     with pytest.raises(ValueError, match="Valid: Gated, decoder trained through aux"):
@@ -142,7 +142,7 @@ def test_l0_ratio_and_gain_read_off_frontiers():
     import numpy as np
     import pandas as pd
 
-    from sae_failures.frontiers import gain_at_matched_l0, l0_ratios
+    from sae_failures.engine.frontiers import gain_at_matched_l0, l0_ratios
 
     rows = [("baseline", 10, 0.5), ("baseline", 40, 0.9), ("Gated", 10, 0.7), ("Gated", 20, 0.9)]
     results = pd.DataFrame(rows, columns=["variant", "l0", "ce_loss_recovered"])
@@ -154,7 +154,7 @@ def test_l0_ratio_and_gain_read_off_frontiers():
 
 
 def test_jumprelu_check_passes_the_shared_encoder_and_fails_an_untied_one(tmp_path):
-    from sae_failures.gated_saes import jumprelu_check
+    from sae_failures.studies.gated.experiment import jumprelu_check
 
     x = 2 * torch.randn(256, D)
     for name, sae in (("tied", build()), ("untied", build(tie_mag=False))):

@@ -6,10 +6,10 @@ import numpy as np
 import torch
 from sae_lens import StandardSAE, StandardSAEConfig
 
-from sae_failures import broken_latents as bl
-from sae_failures.latent_matching import count_peaks, match
-from sae_failures.toy_data import build_generator, get_setup
-from sae_failures.toy_training import ToyRun
+from sae_failures.engine.latent_matching import count_peaks, match
+from sae_failures.engine.toy_training import ToyRun
+from sae_failures.studies.broken_latents import experiment as bl
+from sae_failures.studies.broken_latents.toy_data import build_generator, get_setup
 
 D = 50
 FEATURES = torch.eye(D)[:4]

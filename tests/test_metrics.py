@@ -5,8 +5,8 @@ import pytest
 import torch
 from sae_lens.saes.standard_sae import StandardSAE, StandardSAEConfig
 
-from sae_failures import metrics, splicing
-from sae_failures.activations import sink_mask
+from sae_failures.engine import metrics, splicing
+from sae_failures.engine.activations import sink_mask
 
 
 def sae_with(w_enc: torch.Tensor, w_dec: torch.Tensor) -> StandardSAE:

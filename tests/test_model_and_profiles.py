@@ -1,15 +1,15 @@
 import pytest
 import torch
 
-from sae_failures.model import load_model
-from sae_failures.network import NetworkUnavailableError
+from sae_failures.engine.model import load_model
+from sae_failures.engine.network import NetworkUnavailableError
 from sae_failures.profiles import PROFILES, get_profile
 
 
 def test_offline_model_matches_huggingface_and_knows_paris(offline_model):
     from transformers import AutoModelForCausalLM
 
-    from sae_failures.offline_assets import smollm2_gguf_path
+    from sae_failures.engine.offline_assets import smollm2_gguf_path
 
     gguf = smollm2_gguf_path()
     hf = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from sae_failures import calibration
-from sae_failures.network import NetworkUnavailableError, cached_repo, require_repo
+from sae_failures.engine import calibration
+from sae_failures.engine.network import NetworkUnavailableError, cached_repo, require_repo
+from sae_failures.engine.specs import SAESpec
+from sae_failures.engine.standins import HubRepo
 from sae_failures.profiles import (
     OVERRIDES_ENV,
     PROFILES,
@@ -18,8 +20,6 @@ from sae_failures.profiles import (
     get_profile,
     with_overrides,
 )
-from sae_failures.specs import SAESpec
-from sae_failures.standins import HubRepo
 
 
 def test_overrides_resize_a_profile_and_say_so(monkeypatch):
@@ -44,7 +44,7 @@ def test_a_bad_override_gets_one_line_naming_what_is_valid():
 
 
 def test_the_rehearsal_overrides_are_valid_and_smoke_sized():
-    from sae_failures.rehearsal import overrides
+    from sae_failures.runs.rehearsal import overrides
 
     rehearsed = with_overrides(PROFILES["paper"], overrides())
     assert rehearsed.model == PROFILES["paper"].model and rehearsed.gated.sites == PROFILES["paper"].gated.sites
@@ -83,7 +83,7 @@ def test_a_stand_in_repo_reads_back_through_huggingface_hub_offline(tmp_path, mo
 
 
 def test_the_paper_profile_lists_what_the_cache_lacks_before_running(tmp_path, monkeypatch):
-    from sae_failures.notebook_runner import hub_needs
+    from sae_failures.runs.notebooks import hub_needs
 
     hub = _hub(tmp_path, monkeypatch)
     monkeypatch.setenv("SAE_FAILURES_OPENWEBTEXT", str(tmp_path / "*.parquet"))
@@ -176,7 +176,7 @@ def test_a_histogram_of_coinciding_scores_draws_instead_of_raising():
     made numpy raise (the rehearsal found it on the stand-in release)."""
     import numpy as np
 
-    from sae_failures.alignment_plots import bin_edges, release_histograms
+    from sae_failures.studies.alignment.plots import bin_edges, release_histograms
 
     tied = (1 + np.random.default_rng(0).normal(0, 1e-7, 4096)).astype(np.float32)
     edges = bin_edges(tied, 80)

@@ -1,50 +1,79 @@
-"""Records: the committed results of notebook 05's parts, keyed by the code that computes them."""
+"""Records: the committed results of notebook 05's parts, keyed by the versions that determine them."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from sae_failures import records
+from sae_failures.runs import records
 
 
 @dataclass(frozen=True)
 class Sizes:
+    name: str
     tokens: int
 
 
-def toy_package(root):
-    """a imports b inside a function, b imports sub.x, c stands alone."""
-    (root / "sub").mkdir(parents=True)
-    (root / "__init__.py").write_text("")
-    (root / "a.py").write_text("def f():\n    from sae_failures import b\n    return b\n")
-    (root / "b.py").write_text("import sae_failures.sub.x\n")
-    (root / "c.py").write_text("y = 1\n")
-    (root / "profiles.py").write_text("SIZES = 1\n")
-    (root / "sub" / "__init__.py").write_text("")
-    (root / "sub" / "x.py").write_text("import os\n")
-    return root
+SMOKE = Sizes("smoke", 10)
+REPO = Path(__file__).resolve().parents[1]
 
 
-def test_the_closure_follows_lazy_and_nested_imports_and_nothing_else(tmp_path):
-    pkg = toy_package(tmp_path / "pkg")
-    closure = records.import_closure(["%matplotlib inline\nfrom sae_failures import a"], pkg)
-    assert [p.relative_to(pkg).as_posix() for p in closure] == [
-        "__init__.py", "a.py", "b.py", "sub/__init__.py", "sub/x.py"]
+def test_the_key_follows_the_versions_the_profile_and_the_libraries(monkeypatch):
+    key = records.study_key("suppression", SMOKE)
+    assert records.study_key("suppression", SMOKE) == key
+    assert records.study_key("suppression", Sizes("smoke", 20)) != key
+    assert records.study_key("gated", SMOKE) != key
+    monkeypatch.setattr("sae_failures.studies.suppression.VERSION", 2)
+    assert records.study_key("suppression", SMOKE) != key
+    assert records.study_key("gated", SMOKE) == records.study_key("gated", SMOKE)
+    monkeypatch.undo()
+    monkeypatch.setattr("sae_failures.engine.VERSION", 2)
+    assert records.study_key("suppression", SMOKE) != key
+    monkeypatch.undo()
+    monkeypatch.setattr(records, "library_versions", lambda: {"torch": "other"})
+    assert records.study_key("suppression", SMOKE) != key
 
 
-def test_the_key_changes_with_imported_code_and_profile_values_only(tmp_path):
-    pkg = toy_package(tmp_path / "pkg")
-    source = ["from sae_failures import a, profiles"]
-    key = records.code_digest(source, Sizes(10), pkg)
-    (pkg / "c.py").write_text("y = 2\n")  # not imported
-    (pkg / "profiles.py").write_text("SIZES = 1\nOTHER = 2\n")  # enters through its values
-    assert records.code_digest(source, Sizes(10), pkg) == key
-    assert records.code_digest(source, Sizes(20), pkg) != key
-    (pkg / "sub" / "x.py").write_text("import sys\n")
-    assert records.code_digest(source, Sizes(10), pkg) != key
+def test_an_unknown_study_is_one_line_naming_the_valid_ones():
+    with pytest.raises(ValueError, match=r"Unknown study 'bogus'\. Valid: quickstart, suppression"):
+        records.study_key("bogus", SMOKE)
+
+
+def key_in_copy(package: Path, study: str = "suppression") -> str:
+    """``study_key`` computed by a fresh interpreter importing the package at ``package``."""
+    code = ("from dataclasses import dataclass\n"
+            "from sae_failures.runs import records\n"
+            "@dataclass(frozen=True)\nclass Sizes:\n    name: str\n    tokens: int\n"
+            f"print(records.study_key({study!r}, Sizes('smoke', 10)))")
+    env = {**os.environ, "PYTHONPATH": str(package.parent)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    return out.stdout.strip()
+
+
+def test_a_pure_move_rename_or_comment_stales_nothing(tmp_path):
+    copy = tmp_path / "src" / "sae_failures"
+    shutil.copytree(REPO / "src" / "sae_failures", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert key_in_copy(copy) == records.study_key("suppression", SMOKE)  # the copy is the package
+    training = copy / "engine" / "training.py"
+    training.write_text("# a comment\n" + training.read_text().replace("def train_sae(", "def train_one_sae(")
+                        .replace("train_sae(", "train_one_sae("))
+    experiment = copy / "studies" / "suppression" / "experiment.py"
+    experiment.rename(copy / "studies" / "suppression" / "readouts.py")
+    for path in copy.rglob("*.py"):
+        path.write_text(path.read_text().replace("studies.suppression import experiment",
+                                                 "studies.suppression import readouts"))
+    assert key_in_copy(copy) == records.study_key("suppression", SMOKE)
+    init = copy / "studies" / "suppression" / "__init__.py"
+    init.write_text(init.read_text().replace("VERSION = 1", "VERSION = 2"))
+    assert key_in_copy(copy) != records.study_key("suppression", SMOKE)  # a bump is what stales
+    assert key_in_copy(copy, "gated") == records.study_key("gated", SMOKE)  # and only its own study
 
 
 def test_a_record_is_computed_once_then_served(tmp_data):
@@ -54,33 +83,36 @@ def test_a_record_is_computed_once_then_served(tmp_data):
         calls.append(1)
         return [{"claim": "X-1", "quantity": 0.5}]
 
-    first = records.recorded("lengths", "smoke", "family", 1, "k1", compute)
-    again = records.recorded("lengths", "smoke", "family", 1, "k1", compute)
+    first = records.recorded("lengths", SMOKE, "family", 1, "gated", compute)
+    again = records.recorded("lengths", SMOKE, "family", 1, "gated", compute)
     assert first == again == [{"claim": "X-1", "quantity": 0.5}] and len(calls) == 1
     path = records.record_path("smoke", "lengths", "family", 1)
     assert path == tmp_data / "results" / "smoke" / "lengths" / "family" / "seed1.json"
-    assert json.loads(path.read_text())["key"] == "k1"
+    record = json.loads(path.read_text())
+    assert record["key"] == records.study_key("gated", SMOKE) and record["versions"]["study"] == "gated"
 
 
-def test_a_tampered_truncated_or_stale_record_is_recomputed_not_served(tmp_data, capsys):
+def test_a_tampered_truncated_or_stale_record_is_recomputed_not_served(tmp_data, capsys, monkeypatch):
     path = records.record_path("smoke", "lengths", "family", 0)
-    records.recorded("lengths", "smoke", "family", 0, "k1", lambda: {"v": 1})
+    records.recorded("lengths", SMOKE, "family", 0, "gated", lambda: {"v": 1})
 
     record = json.loads(path.read_text())
     record["result"]["v"] = 2
     path.write_text(json.dumps(record))
-    assert records.recorded("lengths", "smoke", "family", 0, "k1", lambda: {"v": 3}) == {"v": 3}
+    assert records.recorded("lengths", SMOKE, "family", 0, "gated", lambda: {"v": 3}) == {"v": 3}
     assert "is corrupt (its result does not match its sha256)" in capsys.readouterr().err
 
     path.write_text(path.read_text()[:40])
-    assert records.recorded("lengths", "smoke", "family", 0, "k1", lambda: {"v": 4}) == {"v": 4}
+    assert records.recorded("lengths", SMOKE, "family", 0, "gated", lambda: {"v": 4}) == {"v": 4}
     assert "is corrupt" in capsys.readouterr().err
 
-    assert records.recorded("lengths", "smoke", "family", 0, "k2", lambda: {"v": 5}) == {"v": 5}
-    assert "is stale (made by other code: commit" in capsys.readouterr().err
-    assert json.loads(path.read_text())["key"] == "k2"
-    assert records.record_state(path, "k2") == "current" and records.record_state(path, "k1").startswith("stale")
-    assert records.record_state(path.with_name("seed9.json"), "k2") == "missing"
+    monkeypatch.setattr("sae_failures.studies.gated.VERSION", 2)
+    assert records.recorded("lengths", SMOKE, "family", 0, "gated", lambda: {"v": 5}) == {"v": 5}
+    assert "smoke/lengths/family/seed0.json is stale (made under study_version 1 -> 2: commit" in capsys.readouterr().err
+    key = records.study_key("gated", SMOKE)
+    assert json.loads(path.read_text())["key"] == key
+    assert records.record_state(path, key) == "current" and records.record_state(path, "other").startswith("stale")
+    assert records.record_state(path.with_name("seed9.json"), key) == "missing"
 
 
 def test_a_part_that_fails_leaves_no_record(tmp_data):
@@ -88,5 +120,5 @@ def test_a_part_that_fails_leaves_no_record(tmp_data):
         raise RuntimeError("stopped")
 
     with pytest.raises(RuntimeError, match="stopped"):
-        records.recorded("lengths", "smoke", "family", 0, "k1", fails)
+        records.recorded("lengths", SMOKE, "family", 0, "gated", fails)
     assert not records.record_path("smoke", "lengths", "family", 0).exists()

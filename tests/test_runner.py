@@ -10,8 +10,9 @@ import sys
 import nbformat
 import pytest
 
-from sae_failures import notebook_runner
-from sae_failures.claims import FAILED_DIR
+from sae_failures.engine.claims import FAILED_DIR
+from sae_failures.runs import execute
+from sae_failures.runs import notebooks as notebook_runner
 
 
 def cli(*args, **env):
@@ -44,7 +45,7 @@ def write_notebook(path):
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell(
         "import os\n"
-        "from sae_failures.claims import Claim, ClaimsTable\n"
+        "from sae_failures.engine.claims import Claim, ClaimsTable\n"
         "table = ClaimsTable('00_probe', profile, 'none')\n"
         "table.add(Claim('T-1', 'probe', 'x', note, 'reproduced'))\n"
         "if os.environ.get('SAE_FAILURES_TEST_FAIL'):\n"
@@ -58,7 +59,7 @@ def test_a_failed_notebook_is_reported_in_one_line_and_its_old_claims_are_flagge
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
     write_notebook(notebooks / "00_probe.ipynb")
-    monkeypatch.setattr(notebook_runner, "NOTEBOOK_DIR", notebooks)
+    monkeypatch.setattr(execute, "NOTEBOOK_DIR", notebooks)
     figures = tmp_data / "figures" / "smoke"
 
     notebook_runner.run("smoke", update_committed=False)
@@ -85,7 +86,7 @@ def test_a_failed_notebook_is_reported_in_one_line_and_its_old_claims_are_flagge
 
 def test_two_runs_of_notebook_00_give_identical_claims(tmp_path, monkeypatch):
     """Determinism end to end: two trainings of the quickstart SAE, the same claims.json bar time and commit."""
-    from sae_failures.paths import data_dir
+    from sae_failures.engine.paths import data_dir
 
     shared = data_dir()  # the real cache: model, corpus and activations are shared, SAEs are not
     claims = []
@@ -108,7 +109,7 @@ def test_notebook_parameters_pass_through_and_unknown_names_are_refused(tmp_data
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
     write_notebook(notebooks / "00_probe.ipynb")
-    monkeypatch.setattr(notebook_runner, "NOTEBOOK_DIR", notebooks)
+    monkeypatch.setattr(execute, "NOTEBOOK_DIR", notebooks)
     params = notebook_runner.parse_params(["note=passed on", "width=32768", "flag=true"])
     assert params == {"note": "passed on", "width": 32768, "flag": True}
     with pytest.raises(ValueError, match=r"No chosen notebook has the parameter\(s\) width, flag\. "

@@ -7,10 +7,10 @@ import pytest
 import torch
 from sae_lens import SAE
 
-from sae_failures import saes
-from sae_failures.cache import CacheCorruptedError
-from sae_failures.saes import get_sae, training_history
-from sae_failures.specs import CACHE_VERSION, SAESpec
+from sae_failures.engine import saes
+from sae_failures.engine.cache import CacheCorruptedError
+from sae_failures.engine.saes import get_sae, training_history
+from sae_failures.engine.specs import CACHE_VERSION, SAESpec
 
 
 def spec_for(store, variant="standard_unit_norm", sparsity=0.1, **kw):
@@ -63,7 +63,7 @@ def test_every_family_trains_and_reloads(sparse_store):
 
 
 def test_a_garbage_weights_file_is_named_then_retrained(sparse_store, capsys):
-    from sae_failures.cache import load_sae, open_entry
+    from sae_failures.engine.cache import load_sae, open_entry
 
     store, _ = sparse_store
     spec = SAESpec("topk", store.spec, width=8, sparsity=2, n_tokens=512, batch_size=256)
@@ -92,8 +92,8 @@ def test_bf16_autocast_training_learns_the_same_features_and_keys_apart(sparse_s
 
 
 def test_checkpoints_start_at_initialisation_and_end_at_the_cached_sae(sparse_store):
-    from sae_failures.metrics import alignment_scores
-    from sae_failures.saes import load_checkpoints
+    from sae_failures.engine.metrics import alignment_scores
+    from sae_failures.engine.saes import load_checkpoints
 
     store, _ = sparse_store
     spec = SAESpec("aligned", store.spec, width=8, sparsity=1e-3, n_tokens=4096, batch_size=256,
@@ -140,7 +140,7 @@ def test_checkpoint_budgets_are_checked_and_keep_old_keys(sparse_store):
 
 
 def test_budget_saes_read_every_budget_from_one_run(sparse_store, monkeypatch):
-    from sae_failures import training_length
+    from sae_failures.engine import training_length
 
     store, _ = sparse_store
     assert training_length.doubling(4096, 16384) == (4096, 8192, 16384)
@@ -159,7 +159,7 @@ def test_budget_saes_read_every_budget_from_one_run(sparse_store, monkeypatch):
 
 
 def test_a_budget_entry_is_the_snapshot_under_its_own_spec(sparse_store, monkeypatch):
-    from sae_failures import training_length
+    from sae_failures.engine import training_length
 
     store, _ = sparse_store
     spec = SAESpec("standard", store.spec, width=8, sparsity=0.1, n_tokens=4096, lr=3e-2, batch_size=256)

@@ -7,14 +7,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from sae_failures import scale_and_seeds as scale
-from sae_failures import scale_plots
-from sae_failures.claims import VERDICTS
-from sae_failures.length_families import gated as gated_family
-from sae_failures.length_families import suppression as suppression_family
+from sae_failures.engine.claims import VERDICTS
+from sae_failures.engine.seeds import tokens_label
+from sae_failures.engine.training_length import doubling
 from sae_failures.profiles import PROFILES, get_profile
-from sae_failures.seeds import tokens_label
-from sae_failures.training_length import doubling
+from sae_failures.studies.gated import lengths as gated_family
+from sae_failures.studies.scale_and_seeds import experiment as scale
+from sae_failures.studies.scale_and_seeds import plots as scale_plots
+from sae_failures.studies.suppression import lengths as suppression_family
 
 
 def length_rows(claim: str, values_by_seed: dict[int, list[float]], verdicts: dict[int, str],
@@ -90,37 +90,33 @@ def test_every_profile_has_doubling_budgets_and_known_sweep_sites():
 
 
 def test_parts_say_which_records_are_current_and_how_to_run_the_rest(tmp_data):
-    from sae_failures import records
+    from sae_failures.runs import records
 
     smoke = PROFILES["smoke"]
     table = scale.parts(smoke)
     assert len(table) == smoke.scale.seeds * (len(smoke.scale.seed_notebooks) + len(scale.FAMILIES))
     assert set(table.state) == {"missing"}
     path = records.record_path("smoke", "lengths", "gated", 0)
-    records.write_record(path, "lengths", "smoke", "gated", 0, scale.family_key(smoke, "gated"), [])
+    records.write_record(path, "lengths", "smoke", "gated", 0, "gated", scale.family_key(smoke, "gated"), [])
     row = scale.parts(smoke).set_index(["part", "seed"]).loc[("lengths gated", 0)]
     assert row.state == "current" and row.run == "make lengths PROFILE=smoke FAMILY=gated SEEDS='0'"
-    records.write_record(path, "lengths", "smoke", "gated", 0, "other", [])
+    records.write_record(path, "lengths", "smoke", "gated", 0, "gated", "other", [])
     assert scale.parts(smoke).set_index(["part", "seed"]).loc[("lengths gated", 0)].state.startswith("stale")
 
 
-def test_a_family_is_keyed_by_its_own_papers_code_only():
-    # One shared module keyed every family: the GS-3 fix in gated_saes.py made the suppression
-    # and alignment records stale too.
-    from sae_failures import records
-
-    def closure(family: str) -> set[str]:
-        return {p.name for p in records.import_closure([f"import {scale.MEASURES[family].__module__}"])}
-
-    papers = {"suppression": "suppression.py", "alignment": "alignment.py", "gated": "gated_saes.py"}
-    for family in scale.FAMILIES:
-        own = papers["alignment" if family.startswith("alignment") else family]
-        assert own in closure(family)
-        assert not (set(papers.values()) - {own}) & closure(family), family
-        assert "scale_and_seeds.py" not in closure(family)  # its read-out rules can change freely
+def test_a_family_is_keyed_by_its_own_studys_version_only(monkeypatch):
+    # One shared key made the GS-3 fix stale the suppression and alignment records too.
     smoke = PROFILES["smoke"]
-    assert scale.family_key(smoke, "alignment") == scale.family_key(smoke, "alignment_sweeps")
-    assert scale.family_key(smoke, "alignment") != scale.family_key(smoke, "gated")
+    assert {f: scale.family_study(f) for f in scale.FAMILIES} == {
+        "suppression": "suppression", "alignment": "alignment", "alignment_reference": "alignment",
+        "alignment_sweeps": "alignment", "gated": "gated"}
+    before = {f: scale.family_key(smoke, f) for f in scale.FAMILIES}
+    assert before["alignment"] == before["alignment_sweeps"] != before["gated"]
+    monkeypatch.setattr("sae_failures.studies.gated.VERSION", 2)
+    after = {f: scale.family_key(smoke, f) for f in scale.FAMILIES}
+    assert [f for f in scale.FAMILIES if after[f] != before[f]] == ["gated"]
+    monkeypatch.setattr("sae_failures.studies.scale_and_seeds.VERSION", 2)  # its read-out rules change freely
+    assert {f: scale.family_key(smoke, f) for f in scale.FAMILIES} == after
     with pytest.raises(ValueError, match=r"Unknown family 'bogus'\. Valid: suppression, alignment"):
         scale.family_key(smoke, "bogus")
 
@@ -142,10 +138,10 @@ def test_fine_tunes_of_a_long_budget_may_repeat_the_stored_activations():
     # 4M (2M tokens) would have too.
     from types import SimpleNamespace
 
-    from sae_failures import gated_saes
-    from sae_failures.saes import _check_epochs
-    from sae_failures.specs import ActivationSpec, standard_spec
-    from sae_failures.training_length import budget_spec
+    from sae_failures.engine.saes import _check_epochs
+    from sae_failures.engine.specs import ActivationSpec, standard_spec
+    from sae_failures.engine.training_length import budget_spec
+    from sae_failures.studies.gated import experiment as gated_saes
 
     offline = PROFILES["offline"]
     stored = SimpleNamespace(n_tokens=offline.train_tokens)

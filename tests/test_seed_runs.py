@@ -1,4 +1,4 @@
-"""Seed runs: a notebook rerun at other seeds, cached by its code, and the seed counts read from it."""
+"""Seed runs: a notebook rerun at other seeds, cached by its study's versions, and the seed counts read from it."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import nbformat
 import pandas as pd
 import pytest
 
-from sae_failures import records, seed_runs
+from sae_failures.engine.seeds import SeedCount
 from sae_failures.profiles import PROFILES
-from sae_failures.seeds import SeedCount
+from sae_failures.runs import records, seed_runs
 
 
 def write_probe(path, body: str = "") -> None:
@@ -21,7 +21,7 @@ def write_probe(path, body: str = "") -> None:
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell(
         "import os\n"
-        "from sae_failures.claims import Claim, ClaimsTable\n"
+        "from sae_failures.engine.claims import Claim, ClaimsTable\n"
         "open(os.environ['PROBE_LOG'], 'a').write(f'{seed}\\n')\n"
         "table = ClaimsTable('00_quickstart', profile, 'none')\n"
         "table.add(Claim('T-1', 'probe', 'x', f'seed {seed}', 'reproduced' if seed % 2 == 0 else 'partial'),\n"
@@ -36,37 +36,27 @@ def probe(tmp_data, tmp_path, monkeypatch):
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
     write_probe(notebooks / "00_quickstart.ipynb")
-    from sae_failures import notebook_runner
+    from sae_failures.runs import execute
 
-    monkeypatch.setattr(notebook_runner, "NOTEBOOK_DIR", notebooks)
+    monkeypatch.setattr(execute, "NOTEBOOK_DIR", notebooks)
     monkeypatch.setenv("PROBE_LOG", str(tmp_path / "runs.log"))
     return notebooks / "00_quickstart.ipynb", tmp_path / "runs.log"
 
 
-def test_the_code_key_follows_code_cells_the_modules_they_import_and_the_profile(tmp_path):
-    nb_path, package = tmp_path / "nb.ipynb", tmp_path / "pkg"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "claims.py").write_text("x = 1\n")  # the probe imports sae_failures.claims
-    (package / "bench.py").write_text("x = 1\n")
+def test_a_seed_run_is_keyed_by_its_notebooks_study_not_by_the_notebooks_text(tmp_path, monkeypatch):
+    nb_path = tmp_path / "00_quickstart.ipynb"
     write_probe(nb_path)
     smoke = PROFILES["smoke"]
-    key = seed_runs.code_key(nb_path, smoke, package)
-
+    key = seed_runs.seed_run_key(nb_path, smoke)
+    assert key == records.study_key("quickstart", smoke)
     nb = nbformat.read(nb_path, as_version=4)
-    nb.cells.append(nbformat.v4.new_markdown_cell("prose"))
+    nb.cells[1].source += "\n# changed"
     nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="an output")]
     nbformat.write(nb, nb_path)
-    (package / "bench.py").write_text("x = 2\n")  # not imported by the notebook
-    assert seed_runs.code_key(nb_path, smoke, package) == key  # committing outputs keeps seed runs
-
-    assert seed_runs.code_key(nb_path, PROFILES["offline"], package) != key
-    (package / "claims.py").write_text("x = 2\n")
-    assert seed_runs.code_key(nb_path, smoke, package) != key
-    (package / "claims.py").write_text("x = 1\n")
-    nb.cells[1].source += "\n# changed"
-    nbformat.write(nb, nb_path)
-    assert seed_runs.code_key(nb_path, smoke, package) != key
+    assert seed_runs.seed_run_key(nb_path, smoke) == key
+    assert seed_runs.seed_run_key(nb_path, PROFILES["offline"]) != key
+    monkeypatch.setattr("sae_failures.studies.quickstart.VERSION", 2)
+    assert seed_runs.seed_run_key(nb_path, smoke) != key
 
 
 def test_seed_runs_execute_once_and_count_seeds(probe):
@@ -119,7 +109,7 @@ def test_seed_counts_read_reproduced_as_held():
 
 
 def test_a_notebooks_own_run_is_its_default_seeds_seed_run(probe):
-    from sae_failures import notebook_runner
+    from sae_failures.runs import notebooks as notebook_runner
 
     nb_path, log = probe
     assert seed_runs.default_seed(nb_path) == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sae_failures.seeds import Decision, SeedCount, TrainingTrend, wilson_interval
+from sae_failures.engine.seeds import Decision, SeedCount, TrainingTrend, wilson_interval
 
 Z2 = 1.6448536269514722 ** 2  # z of a two-sided 90% interval, squared
 

@@ -9,13 +9,18 @@ import sys
 import pytest
 import torch
 
-from sae_failures import saes, training
-from sae_failures.activations import harvest, pack_contexts
-from sae_failures.model import OFFLINE_MODEL
-from sae_failures.paths import data_dir
-from sae_failures.saes import get_sae, get_saes
-from sae_failures.specs import ActivationSpec, SAESpec
-from sae_failures.streaming import ActivationStream, HeldoutActivations, MixingBuffer, iter_contexts
+from sae_failures.engine import saes, training
+from sae_failures.engine.activations import harvest, pack_contexts
+from sae_failures.engine.model import OFFLINE_MODEL
+from sae_failures.engine.paths import data_dir
+from sae_failures.engine.saes import get_sae, get_saes
+from sae_failures.engine.specs import ActivationSpec, SAESpec
+from sae_failures.engine.streaming import (
+    ActivationStream,
+    HeldoutActivations,
+    MixingBuffer,
+    iter_contexts,
+)
 
 REAL_DATA = data_dir()  # where the offline model and corpus were unpacked, before tests move the cache
 STREAM_SPEC = ActivationSpec(OFFLINE_MODEL, "blocks.0.hook_resid_post", "brown", "train", 32, 20_000, "float32")
@@ -96,9 +101,10 @@ def test_the_stream_serves_the_rows_the_harvest_stores(offline_model, tmp_data):
 
 CHILD = """
 import os, signal, sys
-from sae_failures import saes, training
-from sae_failures.model import load_model, OFFLINE_MODEL
-from sae_failures.streaming import ActivationStream
+from sae_failures.engine import saes
+from sae_failures.engine import training
+from sae_failures.engine.model import load_model, OFFLINE_MODEL
+from sae_failures.engine.streaming import ActivationStream
 from tests.test_streaming import STREAM_SPEC, stream_sae_spec
 saves = training.save_resume_state
 def save_then_die(*args, **kwargs):
@@ -142,8 +148,8 @@ def test_a_killed_streaming_run_resumes_to_the_uninterrupted_sae(offline_model, 
 
 
 def test_scale_multiplies_every_training_count_and_no_evaluation_count(monkeypatch):
+    from sae_failures.engine.training_length import doubling
     from sae_failures.profiles import PROFILES, SCALE_ENV, get_profile, scaled
-    from sae_failures.training_length import doubling
 
     paper = PROFILES["paper"]
     tenth = scaled(paper, 0.1)
@@ -163,7 +169,7 @@ def test_scale_multiplies_every_training_count_and_no_evaluation_count(monkeypat
 
 
 def test_the_paper_profile_streams_and_stored_specs_keep_their_keys():
-    from sae_failures.activations import spec_for
+    from sae_failures.engine.activations import spec_for
     from sae_failures.profiles import PROFILES
 
     stored = spec_for(PROFILES["offline"], "blocks.12.hook_resid_post", "train")
@@ -193,7 +199,7 @@ def test_the_heldout_set_in_memory_is_the_harvested_one(offline_model, tmp_data)
 
 def test_a_second_pass_reads_the_first_passes_rows_without_running_the_model(offline_model, tmp_data, monkeypatch):
     _link_assets(data_dir())
-    from sae_failures import streaming
+    from sae_failures.engine import streaming
 
     stream = ActivationStream(offline_model, STREAM_SPEC, 576)
     first = list(stream.batches(256, seed=1, n_samples=256 * 12))
@@ -215,8 +221,8 @@ def test_a_second_pass_reads_the_first_passes_rows_without_running_the_model(off
 
 
 def test_the_gpu_estimate_counts_each_notebooks_training():
-    from sae_failures.estimates import notebook_costs
     from sae_failures.profiles import PROFILES, scaled
+    from sae_failures.runs.estimates import notebook_costs
 
     full, tenth = notebook_costs(PROFILES["paper"]), notebook_costs(scaled(PROFILES["paper"], 0.1))
     # 00: one 4 x 512 SAE on 50M tokens of Pythia-70m's layer 3 (4 blocks of 4d^2 + 2 d d_mlp parameters)

@@ -5,9 +5,9 @@ from sae_lens import SAE
 from sae_lens.saes.sae import TrainStepInput
 from sae_lens.saes.standard_sae import StandardSAE, StandardSAEConfig
 
-from sae_failures import suppression
-from sae_failures.saes import get_sae
-from sae_failures.specs import SAESpec
+from sae_failures.engine.saes import get_sae
+from sae_failures.engine.specs import SAESpec
+from sae_failures.studies.suppression import experiment as suppression
 from sae_failures.variants.scaled import METHODS, ScaledTrainingSAE, ScaledTrainingSAEConfig
 from sae_failures.variants.unit_norm import UnitNormTrainingSAE, UnitNormTrainingSAEConfig
 
@@ -108,7 +108,7 @@ def test_fractional_reduction():
 
 def test_finetune_spec_drops_the_penalty_except_for_baseline(sparse_store):
     store, _ = sparse_store
-    from sae_failures.specs import cache_relpath, standard_spec
+    from sae_failures.engine.specs import cache_relpath, standard_spec
 
     base = standard_spec(store.spec, n_tokens=1024, batch_size=256, d_model=16)
     for method in METHODS:
@@ -138,8 +138,8 @@ def test_post_coefficient_maps_to_the_scaled_convention():
 
 def test_release_import_keeps_the_function_and_the_scaled_convention(sparse_store, monkeypatch):
     """A (mocked) sae-lens release lands in the cache as if trained here, and fine-tunes from there."""
-    from sae_failures import saes
-    from sae_failures.specs import release_spec
+    from sae_failures.engine import saes
+    from sae_failures.engine.specs import release_spec
 
     store, _ = sparse_store
     torch.manual_seed(0)

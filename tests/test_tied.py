@@ -112,9 +112,9 @@ def test_folding_an_activation_scale_keeps_the_function_on_raw_inputs(tmp_path):
 @pytest.mark.parametrize("variant", ["tied", "tied_aux"])
 def test_tied_saes_train_on_stored_activations_through_get_sae(sparse_store, variant):
     """The tied variants train like any other variant on a store (activation scale folded in)."""
-    from sae_failures.metrics import reconstruction_metrics
-    from sae_failures.saes import get_sae
-    from sae_failures.specs import SAESpec
+    from sae_failures.engine.metrics import reconstruction_metrics
+    from sae_failures.engine.saes import get_sae
+    from sae_failures.engine.specs import SAESpec
 
     store, _ = sparse_store
     spec = SAESpec(variant, store.spec, width=8, sparsity=0.1, n_tokens=32768, lr=3e-2, batch_size=256,

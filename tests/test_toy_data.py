@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sae_failures.toy_data import (
+from sae_failures.studies.broken_latents.toy_data import (
     BL_SETUPS,
     ToySetup,
     build_dictionary,

@@ -6,9 +6,8 @@ import pytest
 import torch
 from sae_lens import SAE
 
-import sae_failures.toy_training as toy_training
-from sae_failures.toy_data import build_dictionary, build_generator, get_setup
-from sae_failures.toy_training import (
+import sae_failures.engine.toy_training as toy_training
+from sae_failures.engine.toy_training import (
     PatternBatcher,
     ToyRun,
     _Stacked,
@@ -16,6 +15,11 @@ from sae_failures.toy_training import (
     feature_space_losses,
     get_toy_saes,
     train_group,
+)
+from sae_failures.studies.broken_latents.toy_data import (
+    build_dictionary,
+    build_generator,
+    get_setup,
 )
 from tests.test_tied import step_input
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sae_failures import alignment, gated_saes, quickstart, suppression
-from sae_failures.splicing import CELosses
+from sae_failures.engine.splicing import CELosses
+from sae_failures.studies.alignment import experiment as alignment
+from sae_failures.studies.gated import experiment as gated_saes
+from sae_failures.studies.quickstart import claims as quickstart
+from sae_failures.studies.suppression import experiment as suppression
 
 
 def test_gs5_counts_sites_at_about_half_the_l0():

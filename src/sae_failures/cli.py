@@ -1,4 +1,4 @@
-"""Command line: ``python -m sae_failures.cli {figures,seeds,lengths,compare,assets,bench}`` (what the Makefile calls)."""
+"""Command line: ``python -m sae_failures.cli {figures,seeds,lengths,parts,compare,pins,assets,estimate,bench,rehearse}`` (what the Makefile calls)."""
 
 from __future__ import annotations
 
@@ -37,15 +37,17 @@ def main(argv: list[str] | None = None) -> int:
     est.add_argument("--scale", default="1", help="times every SAE's training tokens, e.g. 0.1")
     sub.add_parser("bench", help="throughput next to the matmul roofline")
     sub.add_parser("rehearse", help="run the paper profile's notebooks against local stand-ins (CPU, minutes)")
+    pins = sub.add_parser("pins", help="compare the smoke run's numbers with tests/pins/smoke.json, or rewrite it")
+    pins.add_argument("--write", action="store_true", help="pin the smoke run's numbers under the current versions")
     args = parser.parse_args(argv)
 
     if args.command == "figures":
-        from sae_failures import distributed
-        from sae_failures.devices import resolve_device
-        from sae_failures.network import NetworkUnavailableError
-        from sae_failures.notebook_runner import NotebooksFailed, parse_params, run
-        from sae_failures.paths import data_dir
+        from sae_failures.engine import distributed
+        from sae_failures.engine.devices import resolve_device
+        from sae_failures.engine.network import NetworkUnavailableError
+        from sae_failures.engine.paths import data_dir
         from sae_failures.profiles import DEVICE_ENV, SCALE_ENV, scaled
+        from sae_failures.runs.notebooks import NotebooksFailed, parse_params, run
 
         try:
             if distributed.rank() > 0:  # torchrun: only rank 0 writes figures/, results/ and notebooks/
@@ -69,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: {line}", file=sys.stderr)
             return 1
     elif args.command == "estimate":
-        from sae_failures.estimates import ASSUMED_FLOPS, notebook_costs
         from sae_failures.profiles import scaled
+        from sae_failures.runs.estimates import ASSUMED_FLOPS, notebook_costs
 
         try:
             costs = notebook_costs(scaled(PROFILES["paper"], args.scale))
@@ -81,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"total: {costs['GPU-hours (estimate)'].sum():.3g} GPU-hours at an assumed {ASSUMED_FLOPS / 1e12:g} "
               "TFLOP/s (counted, not measured)")
     elif args.command == "rehearse":
-        from sae_failures.notebook_runner import NotebooksFailed
-        from sae_failures.rehearsal import rehearse
+        from sae_failures.runs.notebooks import NotebooksFailed
+        from sae_failures.runs.rehearsal import rehearse
 
         try:
             print(f"rehearsal: every paper branch ran; outputs in {rehearse()}")
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     elif args.command == "seeds":
         from sae_failures.profiles import get_profile
-        from sae_failures.seed_runs import seed_counts, seed_outcomes
+        from sae_failures.runs.seed_runs import seed_counts, seed_outcomes
 
         try:
             get_profile(args.profile)
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{claim}: held in {count}")
     elif args.command == "lengths":
         from sae_failures.profiles import get_profile
-        from sae_failures.scale_and_seeds import FAMILIES, family_results
+        from sae_failures.studies.scale_and_seeds.experiment import FAMILIES, family_results
 
         try:
             settings = get_profile(args.profile)
@@ -119,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     elif args.command == "parts":
         from sae_failures.profiles import get_profile
-        from sae_failures.scale_and_seeds import parts
+        from sae_failures.studies.scale_and_seeds.experiment import parts
 
         try:
             table = parts(get_profile(args.profile))
@@ -130,17 +132,30 @@ def main(argv: list[str] | None = None) -> int:
         done = (table.state == "current").sum()
         print(f"{done} of {len(table)} parts recorded for the current code")
     elif args.command == "compare":
-        from sae_failures.claims import compare_runs
+        from sae_failures.engine.claims import compare_runs
 
         print("\n".join(compare_runs(args.before, args.after)))
     elif args.command == "assets":
-        from sae_failures.corpus import brown_documents
-        from sae_failures.model import OFFLINE_MODEL, load_model
+        from sae_failures.engine.corpus import brown_documents
+        from sae_failures.engine.model import OFFLINE_MODEL, load_model
 
         load_model(OFFLINE_MODEL)
         print(f"offline model ready; Brown corpus: {len(brown_documents())} documents")
+    elif args.command == "pins":
+        from sae_failures.runs.pins import check_pins, smoke_numbers, write_pins
+
+        numbers = smoke_numbers()
+        if args.write:
+            print(f"pinned {len(numbers)} studies' smoke numbers in {write_pins(numbers)}")
+            return 0
+        problems = check_pins(numbers)
+        for line in problems:
+            print(f"pins: {line}", file=sys.stderr)
+        if problems:
+            return 1
+        print(f"pins: every study's smoke numbers match its pins ({len(numbers)} studies)")
     elif args.command == "bench":
-        from sae_failures.bench import report
+        from sae_failures.runs.bench import report
 
         print(report())
     return 0

@@ -1,10 +1,11 @@
-"""Run profiles: how big, on what model and corpus, on what hardware. Every size lives here.
+"""Run profiles: how big, on what model and corpus, on what hardware. Every size's value lives here.
 
 Notebooks take ``profile`` as a papermill parameter and read everything that scales from
 the profile, so a profile means the same thing in every notebook; no module or notebook
 switches on a profile's name. Shared sizes are top-level fields; each study has its own
-section (``suppression`` for notebook 01, ``alignment`` for 03, ``gated`` for 04, ``scale``
-for 05).
+section, whose fields its folder defines (``studies/<study>/sizes.py``): ``suppression`` for
+notebook 01, ``alignment`` for 03, ``gated`` for 04, ``scale`` for 05. This module only puts
+them together, per profile.
 Dictionary sizes are absolute (an int) or a multiple of the SAE's input width
 (``TimesD``), resolved by the study against the model at hand.
 """
@@ -13,116 +14,28 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from dataclasses import asdict, dataclass, fields, is_dataclass, replace
 from typing import Any
 
-from sae_failures.devices import AUTO, resolve_device
-from sae_failures.specs import Site
-
-
-@dataclass(frozen=True)
-class TimesD:
-    """A dictionary size given as a multiple of the SAE's input width d."""
-
-    factor: float
-
-    def of(self, d: int) -> int:
-        return round(self.factor * d)
-
-
-Size = int | TimesD
-
-
-def resolve(size: Size, d: int) -> int:
-    """The dictionary size ``size`` means for input width ``d``."""
-    return size.of(d) if isinstance(size, TimesD) else int(size)
-
-
-# Sparsity grids, set on SmolLM2-135M layer 12 from L0s alone (notebooks 03 and 04 say how).
-# The paper profile reuses them on Pythia and GELU-1L uncalibrated.
-ALIGNMENT_SWEEP_L1 = {"standard": (1.5, 2.0, 3.0, 5.0), "aligned": (0.6, 0.8, 1.1, 1.5)}
-TOPK_KS = (16, 32, 64, 128)  # AB-9, from high sparsity (small k) to low sparsity (large k)
-GATED_BASELINE_L1 = (1.0, 1.5, 2.5, 4.0, 6.0)
-GATED_L1 = (1.5, 2.5, 4.0, 6.5, 10.0)
-BASELINE_WIDTH_FACTOR = 1.5  # notebook 04's equal compute: the baseline has 1.5 x the Gated latents
-# Calibration (``calibration``): the grid point of each architecture that landed nearest L0 64 on
-# SmolLM2 layer 12 in the offline run (03: standard 2.0 -> 66, aligned 0.8 -> 78; 04: baseline 2.5
-# -> 62, Gated 4.0 -> 67), and AB-2's own coefficients for sae-lens's Gated and JumpReLU.
-CALIBRATION_TARGET_L0 = 64.0
-CALIBRATION_REFERENCE = {"standard": 2.0, "aligned": 0.8, "standard_unit_norm": 2.5, "gated_paper": 4.0,
-                         "gated": 10.0, "jumprelu": 3.0}
-
-
-@dataclass(frozen=True)
-class CalibrationSizes:
-    """How the paper profile finds its sparsity coefficients per (model, hook, architecture)."""
-
-    tokens: int  # training tokens of each probe SAE
-    probes: int  # most probe SAEs per calibration
-    tolerance: float  # accepted |L0 / target - 1|
-
-
-@dataclass(frozen=True)
-class SuppressionSizes:
-    """Notebook 01 (feature suppression)."""
-
-    toy_p: tuple[float, ...]  # FS-1 toy: firing probabilities
-    toy_m: tuple[float, ...]  # FS-1 toy: feature strengths
-    layers: tuple[int, ...]  # residual layers with a base SAE and every fine-tune
-    finetune_tokens: int
-    l1_from_post: bool  # base SAEs at the post's c (a notebook parameter), else the standard L1
-    train_tokens: int | None = None  # each base SAE's training tokens (None: the profile's train_tokens)
-
-
-@dataclass(frozen=True)
-class AlignmentSizes:
-    """Notebook 03 (alignment-score bimodality)."""
-
-    model: str  # the model its SAEs train on
-    layer: int  # its residual layer
-    width: Size  # AB-2 / AB-3 / AB-10 SAEs; AB-4's reference is ``wide_factor`` x wider
-    sweep_widths: tuple[Size, ...]  # AB-7 / AB-8
-    sweep_l1: dict[str, tuple[float, ...]]  # AB-7 / AB-8, per variant
-    sweep_tokens: int  # every sweep SAE (AB-7, AB-8, AB-9)
-    topk_ks: tuple[int, ...]  # AB-9
-    checkpoints: int  # snapshots of the AB-10 SAE and of every aligned SAE (AB-6)
-    toy_seeds: int  # AB-1
-    wide_factor: int = 4
-    releases: dict[str, str] = field(default_factory=dict)  # sae-lens release -> SAE id, histogrammed
-
-
-@dataclass(frozen=True)
-class GatedSizes:
-    """Notebook 04 (Gated SAEs)."""
-
-    sites: tuple[Site, ...]
-    gated_width: Size  # the baseline gets BASELINE_WIDTH_FACTOR x as many latents
-    sweep_tokens: int
-    baseline_l1: tuple[float, ...]
-    gated_l1: tuple[float, ...]
-    ablation_site: str  # label of the site the ablations (GS-6, GS-7) run at
-    rescale_shift_tokens: int
-
-
-@dataclass(frozen=True)
-class ScaleSizes:
-    """Notebook 05 (scale and seeds): how many seeds, which budgets, which sweep points.
-
-    Budgets double from the first to the last (``training_length.doubling``). The long runs
-    use fewer sweep points than notebooks 03 and 04 (the points named here); everything
-    else is the notebooks' own setup.
-    """
-
-    seeds: int  # every language-model claim at the notebooks' sizes, and every long run
-    seed_notebooks: tuple[str, ...]  # the language-model notebooks rerun at every seed
-    budgets: tuple[int, int]  # first and last budget of the single-SAE claims
-    sweep_budgets: tuple[int, int]  # first and last budget of the sweep claims
-    alignment_sweep_l1: dict[str, tuple[float, ...]]  # AB-7, per variant, at notebook 03's width
-    topk_ks: tuple[int, ...]  # AB-9
-    gated_baseline_l1: tuple[float, ...]  # GS-3 / GS-4 / GS-7
-    gated_l1: tuple[float, ...]  # GS-3 / GS-4, and every GS-6 ablation
-    gated_sites: tuple[str, ...]  # labels of notebook 04's sites for GS-3 / GS-4 (GS-6 / GS-7: its ablation site)
-
+from sae_failures.engine.devices import AUTO, resolve_device
+from sae_failures.engine.sizes import (  # noqa: F401  (CALIBRATION_*, Size: read through profiles too)
+    CALIBRATION_REFERENCE,
+    CALIBRATION_TARGET_L0,
+    CalibrationSizes,
+    Size,
+    TimesD,
+    resolve,
+)
+from sae_failures.engine.specs import Site
+from sae_failures.studies.alignment.sizes import ALIGNMENT_SWEEP_L1, TOPK_KS, AlignmentSizes
+from sae_failures.studies.gated.sizes import (
+    BASELINE_WIDTH_FACTOR,
+    GATED_BASELINE_L1,
+    GATED_L1,
+    GatedSizes,
+)
+from sae_failures.studies.scale_and_seeds.sizes import ScaleSizes
+from sae_failures.studies.suppression.sizes import SuppressionSizes
 
 LM_NOTEBOOKS = ("00_quickstart", "01_feature_suppression", "03_alignment_bimodality", "04_gated_sae_pareto")
 
@@ -131,8 +44,8 @@ LM_NOTEBOOKS = ("00_quickstart", "01_feature_suppression", "03_alignment_bimodal
 class Profile:
     name: str
     description: str
-    model: str  # key understood by sae_failures.model.load_model
-    corpus: str  # key understood by sae_failures.corpus.iter_texts
+    model: str  # key understood by sae_failures.engine.model.load_model
+    corpus: str  # key understood by sae_failures.engine.corpus.iter_texts
     device: str  # "auto" here; ``get_profile`` resolves it (cuda, then mps, then cpu) or takes an override
     model_dtype: str  # dtype of the language model's forward passes (harvest, CE splicing)
     context_size: int  # tokens per packed context, position 0 included

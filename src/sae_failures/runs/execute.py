@@ -1,0 +1,60 @@
+"""What running one notebook needs: where the notebooks are, the kernel, and where figures go.
+
+Both ``notebooks`` (``make figures``) and ``seed_runs`` execute notebooks; this module is what
+they share, so that neither imports the other back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sae_failures.engine.paths import REPO_ROOT
+
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+KERNEL_NAME = "python3"
+
+
+class NotebooksFailed(RuntimeError):
+    """One or more notebooks raised; the message has one line per notebook."""
+
+
+def notebooks(selected: list[str] | None = None) -> list[Path]:
+    """The numbered notebooks, in order; ``selected`` filters by name prefix (e.g. "00").
+
+    Every prefix must match a notebook: none is dropped silently.
+    """
+    found = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if not selected:
+        return found
+    unknown = [s for s in selected if not any(nb.name.startswith(s) for nb in found)]
+    if unknown:
+        raise ValueError(f"No notebook matches {', '.join(map(repr, unknown))}. "
+                         f"Valid: {', '.join(nb.stem for nb in found)}.")
+    return [nb for nb in found if any(nb.name.startswith(s) for s in selected)]
+
+
+def execute(notebook: Path, out: Path, parameters: dict[str, Any], figures: Path) -> None:
+    """Run ``notebook`` through papermill into ``out``, its figures under ``figures``."""
+    import papermill
+
+    with figures_env(figures):
+        papermill.execute_notebook(str(notebook), str(out), parameters=parameters, kernel_name=KERNEL_NAME,
+                                   cwd=str(NOTEBOOK_DIR), progress_bar=True)
+
+
+@contextlib.contextmanager
+def figures_env(root: Path) -> Iterator[None]:
+    """Point the kernel's ``figures_dir`` at ``root`` while a notebook runs."""
+    previous = os.environ.get("SAE_FAILURES_FIGURES")
+    os.environ["SAE_FAILURES_FIGURES"] = str(root)
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["SAE_FAILURES_FIGURES"]
+        else:
+            os.environ["SAE_FAILURES_FIGURES"] = previous

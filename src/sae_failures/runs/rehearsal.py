@@ -1,0 +1,78 @@
+"""``make rehearse``: the paper profile's notebooks end to end, on this machine, against stand-ins.
+
+The paper tier needs a GPU and the hub. The rehearsal runs its branches anyway, through
+the same notebooks and package, with nothing changed but the environment:
+
+- the hub's assets come from ``standins`` (random models with the real configs, a Brown
+  tokenizer, stand-in sae-lens releases, a parquet corpus) through ``HF_HOME``,
+  ``HF_HUB_OFFLINE=1`` and ``$SAE_FAILURES_OPENWEBTEXT``;
+- the sizes are smoke's (token counts, batch, grids; one point per alignment sweep, layers 0
+  and 3 of notebook 01's six) and dictionaries of 2 x d, through
+  ``$SAE_FAILURES_OVERRIDES``: the paper's models, hooks, layers and code paths at a size
+  two CPU cores run in minutes;
+- caches, figures and records live under ``data/rehearsal/`` (``$SAE_FAILURES_DATA``,
+  ``$SAE_FAILURES_FIGURES``, ``$SAE_FAILURES_RECORDS``), emptied first, so everything trains afresh and nothing a random
+  model produced can meet a real run's cache.
+
+No notebook or module knows it is rehearsed. What it measures is meaningless (random
+models); that every cell runs, on the paper branch, is what it shows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from sae_failures.engine import standins
+from sae_failures.engine.cache import verify_manifest
+from sae_failures.engine.paths import data_dir
+from sae_failures.profiles import CALIBRATION_REFERENCE, OVERRIDES_ENV, PROFILES, TimesD
+from sae_failures.runs.notebooks import run
+
+PROFILE = "paper"
+NOTEBOOKS = ("00", "01", "03", "04")
+RELEASE_RUN = {"start_from_release": "pythia-70m-deduped-res-sm"}  # notebook 01's second paper branch
+WIDTH = TimesD(2)
+
+
+def overrides() -> dict:
+    """The paper profile at smoke's sizes (and 2 x d dictionaries), minus releases not stood in."""
+    smoke, paper = PROFILES["smoke"], PROFILES["paper"]
+    return {
+        "train_tokens": smoke.train_tokens, "eval_tokens": smoke.eval_tokens, "ce_tokens": smoke.ce_tokens,
+        "sae_batch_size": smoke.sae_batch_size,
+        "suppression.toy_p": list(smoke.suppression.toy_p), "suppression.toy_m": list(smoke.suppression.toy_m),
+        "suppression.finetune_tokens": smoke.suppression.finetune_tokens,
+        "suppression.train_tokens": smoke.train_tokens,
+        "suppression.layers": [0, paper.default_layer],  # the first layer and the shared one, of 0-5
+        "alignment.width": WIDTH.of(768), "alignment.sweep_widths": [WIDTH.of(768), 2 * WIDTH.of(768)],
+        "alignment.sweep_tokens": smoke.alignment.sweep_tokens, "alignment.checkpoints": smoke.alignment.checkpoints,
+        "alignment.toy_seeds": smoke.alignment.toy_seeds, "alignment.topk_ks": list(smoke.alignment.topk_ks),
+        "alignment.sweep_l1": {v: [CALIBRATION_REFERENCE[v]] for v in paper.alignment.sweep_l1},
+        "alignment.releases": {r: s for r, s in paper.alignment.releases.items() if r not in standins.NOT_STOOD_IN},
+        "gated.gated_width": 1024, "gated.sweep_tokens": smoke.gated.sweep_tokens,
+        "gated.baseline_l1": list(smoke.gated.baseline_l1[::2]), "gated.gated_l1": list(smoke.gated.gated_l1[::2]),
+        "gated.rescale_shift_tokens": smoke.gated.rescale_shift_tokens,
+        "calibration.tokens": smoke.gated.sweep_tokens // 2, "calibration.probes": 2,
+    }
+
+
+def rehearse() -> Path:
+    """Run every paper branch of notebooks 00, 01, 03 and 04; raise on the first failure."""
+    root = standins.standins_dir()  # built under the normal data folder, once
+    work = data_dir() / "rehearsal"
+    shutil.rmtree(work, ignore_errors=True)
+    for release, why in standins.NOT_STOOD_IN.items():
+        print(f"rehearsal: skipping the release {release}: {why}", flush=True)
+    os.environ.update({**standins.environment(root), OVERRIDES_ENV: json.dumps(overrides()),
+                       "SAE_FAILURES_DATA": str(work / "data"), "SAE_FAILURES_FIGURES": str(work / "figures"),
+                       "SAE_FAILURES_RECORDS": str(work / "results")})
+    run(PROFILE, list(NOTEBOOKS))
+    os.environ["SAE_FAILURES_FIGURES"] = str(work / "figures-from-release")
+    run(PROFILE, ["01"], params=RELEASE_RUN)
+    changed = verify_manifest(root)
+    if changed is not None:
+        raise RuntimeError(f"The rehearsal wrote into the stand-ins ({changed}): the next run would rebuild them.")
+    return work

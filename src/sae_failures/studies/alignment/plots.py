@@ -1,0 +1,59 @@
+"""Figures of notebook 03: alignment histograms by latent status, checkpoints, sweeps."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from sae_failures.studies.alignment.experiment import status
+
+STATUS_COLORS = {"live": "tab:blue", "rare": "tab:orange", "dead": "tab:red"}
+MIN_SPAN = 1e-3  # a histogram spans at least this much: a tied or aligned SAE has every a_i = 1 to float precision
+
+
+def bin_edges(values: np.ndarray, bins: int) -> np.ndarray:
+    """``bins`` equal bins over ``values``, widened to ``MIN_SPAN`` around their middle when
+    they (nearly) coincide: numpy cannot cut 80 finite bins out of a range of a few ulps."""
+    lo, hi = float(np.min(values)), float(np.max(values))
+    if hi - lo < MIN_SPAN:
+        middle = (lo + hi) / 2
+        lo, hi = middle - MIN_SPAN / 2, middle + MIN_SPAN / 2
+    return np.linspace(lo, hi, bins + 1)
+
+
+def alignment_histograms(tables: dict[str, pd.DataFrame], modes: pd.DataFrame, bins: int = 60
+                         ) -> plt.Figure:
+    """One panel per SAE: stacked histogram of a_i coloured by dead / rare / live (AB-2, AB-3),
+    with the fitted mixture's two means marked."""
+    fig, axes = plt.subplots(1, len(tables), figsize=(4 * len(tables), 3.4), squeeze=False)
+    for ax, (name, table) in zip(axes[0], tables.items(), strict=True):
+        frame = table.assign(status=status(table))
+        sns.histplot(frame, x="alignment", hue="status", multiple="stack", bins=bin_edges(frame.alignment, bins), ax=ax,
+                     palette=STATUS_COLORS, hue_order=list(STATUS_COLORS), legend=ax is axes[0][0])
+        for mean in (modes.loc[name, "low_mean"], modes.loc[name, "high_mean"]):
+            ax.axvline(mean, color="k", ls=":", lw=1)
+        ax.set(title=f"{name}: b = {modes.loc[name, 'sarle']:.2f}, D = {modes.loc[name, 'ashman_d']:.1f}",
+               xlabel="alignment score a_i", ylabel="latents")
+    return fig
+
+
+def release_histograms(scores: dict[str, np.ndarray], bins: int = 80) -> plt.Figure:
+    """One panel per sae-lens release: the histogram of its alignment scores (AB-2 on the paper's SAEs)."""
+    fig, axes = plt.subplots(1, len(scores), figsize=(5 * len(scores), 3.4), squeeze=False)
+    for ax, (release, a) in zip(axes[0], scores.items(), strict=True):
+        ax.hist(a, bins=bin_edges(a, bins))
+        ax.set(title=release[:40], xlabel="a_i", ylabel="latents")
+    return fig
+
+
+def checkpoint_histograms(scores: dict[int, np.ndarray], bins: int = 50) -> plt.Figure:
+    """The alignment histogram at each training checkpoint (AB-10), one panel per snapshot."""
+    fig, axes = plt.subplots(1, len(scores), figsize=(2.3 * len(scores), 2.6), sharey=True, squeeze=False)
+    hi = max(1.2, max(float(np.quantile(a, 0.999)) for a in scores.values()))
+    for ax, (tokens, a) in zip(axes[0], scores.items(), strict=True):
+        ax.hist(np.clip(a, -0.2, hi), bins=np.linspace(-0.2, hi, bins), color="tab:blue")
+        ax.set(title=f"{tokens / 1e3:,.0f}k tokens", xlabel="a_i", yscale="log")
+    axes[0][0].set_ylabel("latents (log)")
+    return fig

@@ -1,0 +1,86 @@
+"""The broken-latents posts' figures: cosine heatmaps, feature chart, activation histograms."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from sae_failures.engine.devices import to_numpy
+from sae_failures.engine.latent_matching import PEAK_FLOOR, latent_cosines
+from sae_failures.studies.broken_latents.experiment import Trained
+from sae_failures.studies.broken_latents.toy_data import ToySetup
+
+ARCH_LABEL = {"untied": "untied", "tied": "tied", "tied_aux": "tied + aux loss"}
+
+
+def heatmap(ax: Axes, matrix: np.ndarray, title: str, xlabel: str = "true feature",
+            ylabel: str = "SAE latent") -> None:
+    annotate = matrix.shape[1] <= 12
+    sns.heatmap(matrix, ax=ax, vmin=-1, vmax=1, cmap="RdBu_r", center=0, cbar=False, square=True,
+                annot=annotate, fmt=".2f", annot_kws={"fontsize": 7})
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+
+
+def cosine_figure(runs: Sequence[Trained], title: str) -> Figure:
+    """Encoder (untied only) and decoder cosine with the true features, one panel each."""
+    panels = [(t, part) for t in runs for part in (("encoder", "decoder") if not t.run.tied else ("decoder",))]
+    n_features = runs[0].matching.dec.shape[1]
+    width = max(2.2, 0.42 * n_features + 1)
+    fig, axes = plt.subplots(1, len(panels), figsize=(width * len(panels), 0.45 * runs[0].run.d_sae + 2.2),
+                             squeeze=False)
+    for ax, (t, part) in zip(axes[0], panels, strict=True):
+        matrix = t.matching.enc if part == "encoder" else t.matching.dec
+        label = "encoder = decoder" if t.run.tied else part
+        heatmap(ax, matrix, f"{ARCH_LABEL[t.run.architecture]}: {label}")
+    fig.suptitle(title)
+    return fig
+
+
+def feature_chart(setup: ToySetup) -> Figure:
+    """Magnitude, firing probability and expected MSE p m^2 per feature (BL-5's chart)."""
+    idx = np.arange(setup.n_features)
+    values = {"magnitude": setup.magnitudes, "firing probability": setup.firing_probabilities,
+              "expected MSE p m²": to_numpy(setup.expected_mse())}
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3))
+    top = set(setup.expected_mse().topk(5).indices.tolist())
+    for ax, (name, v) in zip(axes, values.items(), strict=True):
+        ax.bar(idx, v, color=["C3" if i in top else "C0" for i in idx])
+        ax.set(title=name, xlabel="feature", xticks=idx[::2])
+    fig.suptitle(f"{setup.name}: the 5 largest expected-MSE features in red")
+    return fig
+
+
+def latent_cosine_figure(runs: Sequence[Trained], ncols: int = 4) -> Figure:
+    """Decoder-decoder cosines of tied SAEs (BL-11), live latents only."""
+    nrows = -(-len(runs) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.3 * nrows), squeeze=False)
+    for ax in axes.flat[len(runs):]:
+        ax.set_axis_off()
+    for ax, t in zip(axes.flat, runs, strict=False):
+        live = np.flatnonzero(t.matching.live)
+        heatmap(ax, latent_cosines(t.sae)[np.ix_(live, live)], f"{t.run.setup}\n{ARCH_LABEL[t.run.architecture]}",
+                xlabel="latent", ylabel="latent")
+        ax.set_xticklabels(live)
+        ax.set_yticklabels(live)
+    return fig
+
+
+def activation_histograms(t: Trained, broken: Sequence[int]) -> Figure:
+    """Non-zero activations of every live latent, with the number of peaks found."""
+    live = list(np.flatnonzero(t.matching.live))
+    peaks = t.peaks()
+    fig, axes = plt.subplots(1, len(live), figsize=(2.6 * len(live), 2.6), squeeze=False)
+    for ax, j in zip(axes[0], live, strict=True):
+        values = to_numpy(t.acts[:, j])
+        ax.hist(values[values > 0], bins=60, color="C3" if j in broken else "C0")
+        ax.axvline(PEAK_FLOOR * values.max(), ls=":", color="gray")  # peaks are counted right of it
+        best = int(np.abs(t.matching.dec[j]).argmax())
+        ax.set(title=f"latent {j} (~f{best}): {peaks[j]} peak{'s' if peaks[j] != 1 else ''}",
+               xlabel="activation", yscale="log")
+    fig.suptitle(f"{t.run.setup} / {ARCH_LABEL[t.run.architecture]}, seed {t.run.seed}: broken latents in red")
+    return fig

@@ -1,0 +1,7 @@
+"""Notebook 00: a standard SAE on a real language model, on a CPU (QS-1, QS-2).
+
+``claims``: its two claims and their rules.
+"""
+
+NOTEBOOK = "00_quickstart"
+VERSION = 1

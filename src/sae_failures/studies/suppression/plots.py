@@ -1,0 +1,116 @@
+"""Figures of notebook 01 (feature suppression): each takes what the notebook measured and
+returns the figure, which the notebook saves (``Notebook.save``)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from sae_failures.studies.suppression.experiment import DECODER_SIDE, TOY_C, TOY_D, ScaleAnalysis
+from sae_failures.variants.scaled import ENCODER_METHODS, METHODS
+
+
+def single_feature(toy: pd.DataFrame, toy_m: tuple[float, ...]) -> plt.Figure:
+    """FS-1: the learned activation of each (p, m) toy against m - c d / 2."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    sns.scatterplot(data=toy, x="m", y="learned", hue="p", palette="viridis", s=60, ax=ax)
+    grid = np.linspace(0, max(toy_m), 100)
+    ax.plot(grid, np.maximum(grid - TOY_C * TOY_D / 2, 0), "k--", label="m - c d / 2")
+    ax.plot(grid, grid, ":", color="gray", label="no suppression")
+    ax.set(xlabel="true strength m", ylabel="learned activation", title=f"FS-1: c = {TOY_C}, d = {TOY_D}")
+    ax.legend(title="p (points)")
+    return fig
+
+
+def finetune_curves(histories: dict[tuple[int, str], list[dict[str, float]]], layers: list[int]) -> plt.Figure:
+    """Each fine-tune's MSE against its tokens, one panel per layer (the convergence check)."""
+    fig, axes = plt.subplots(1, len(layers), figsize=(3.2 * len(layers), 3.2), sharey=False)
+    for ax, layer in zip(np.atleast_1d(axes), layers, strict=True):
+        for method in METHODS:
+            h = pd.DataFrame(histories[layer, method])
+            ax.plot(h.tokens, h.mse_loss, label=method)
+        ax.set(title=f"layer {layer}", xlabel="fine-tuning tokens", yscale="log")
+    np.atleast_1d(axes)[0].set_ylabel("MSE (scaled activations)")
+    np.atleast_1d(axes)[-1].legend(fontsize=7)
+    fig.suptitle("Fine-tuning loss curves (convergence check)")
+    return fig
+
+
+def l2_ratio(ratio: pd.DataFrame) -> plt.Figure:
+    """FS-2 / FS-3: the L2 ratio per layer, decoder-side methods and encoder methods apart."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4))
+    ratio[["Original", "Baseline", *DECODER_SIDE]].plot(marker="o", ax=axes[0])
+    ratio[["Original", *ENCODER_METHODS]].plot(marker="o", ax=axes[1])
+    for ax, title in zip(axes, ["decoder-side methods", "encoder methods"], strict=True):
+        ax.axhline(1, color="k", lw=1, ls="--")
+        ax.set(xlabel="layer", ylabel="L2 ratio ||x_hat|| / ||x||", title=title)
+    return fig
+
+
+def l0_per_method(l0: pd.DataFrame) -> plt.Figure:
+    """FS-4: L0 per layer of the base SAE and every fine-tune."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    l0[["Original", *METHODS]].plot(marker="o", logy=True, ax=ax)
+    ax.set(xlabel="layer", ylabel="L0", title="L0 per method")
+    return fig
+
+
+def fractional_reduction(frac: pd.DataFrame) -> plt.Figure:
+    """FS-5: fractional MSE and perplexity-gap reduction per layer of the decoder-side methods."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4))
+    for ax, col in zip(axes, frac.columns, strict=True):
+        frac[col].unstack()[["Baseline", *DECODER_SIDE]].plot(marker="o", ax=ax)
+        ax.axhline(0, color="k", lw=1)
+        ax.set(xlabel="layer", ylabel=col.replace("_", " "), title=col.replace("_", " ") + " (0 = original, 1 = perfect)")
+    return fig
+
+
+def decoder_cosines(cosines: dict[int, np.ndarray]) -> plt.Figure:
+    """FS-6: per layer, the cosine of each decoder row before and after the Decoder fine-tune."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for layer, c in cosines.items():
+        ax.hist(c, bins=50, histtype="step", label=f"layer {layer} (mean {c.mean():.3f})")
+    ax.set(xlabel="cos(decoder row before, after)", ylabel="latents", yscale="log",
+           title="Decoder method: rotation of latents")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def scale_vs_frequency_strength(scales: ScaleAnalysis, layer: int) -> plt.Figure:
+    """FS-7 / FS-8: the learned scale and the additive change of every live latent, over its
+    firing frequency and strength."""
+    live = scales.live
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    for ax, values, label in [(axes[0], scales.scale, "learned scale s"),
+                              (axes[1], scales.additive, "additive change (s - 1) * strength")]:
+        points = ax.scatter(scales.stats.frequency[live], scales.stats.strength[live], c=values[live], s=6,
+                            cmap="viridis")
+        ax.set(xscale="log", yscale="log", xlabel="firing frequency", ylabel="mean activation when active", title=label)
+        fig.colorbar(points, ax=ax)
+    fig.suptitle(f"layer {layer}, Decoder method, {live.sum()} live latents")
+    return fig
+
+
+def sorted_frequencies(frequencies: dict[int, np.ndarray], eval_tokens: int) -> plt.Figure:
+    """FS-9: each layer's latent frequencies, sorted, on a log scale."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for layer, frequency in frequencies.items():
+        ax.plot(np.sort(np.log10(frequency + 1e-7)), label=f"layer {layer}")
+    ax.axhline(np.log10(1 / eval_tokens), color="gray", ls=":", label="one activation")
+    ax.set(xlabel="latent (sorted)", ylabel="log10 frequency (1e-7 = never)", title="Sorted latent frequencies")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def input_norm_vs_l2_ratio(by_layer: pd.DataFrame) -> plt.Figure:
+    """The base SAE's L2 ratio against the mean input norm, one point per layer."""
+    r = float(np.corrcoef(by_layer.input_norm, by_layer.l2_ratio)[0, 1]) if len(by_layer) > 2 else float("nan")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.scatter(by_layer.input_norm, by_layer.l2_ratio)
+    for layer, row in by_layer.iterrows():
+        ax.annotate(f"L{layer}", (row.input_norm, row.l2_ratio))
+    ax.set(xlabel="mean ||x|| (held-out)", ylabel="L2 ratio of the base SAE",
+           title=f"Pearson r = {r:.2f} over {len(by_layer)} layers")
+    return fig

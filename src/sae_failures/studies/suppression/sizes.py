@@ -1,0 +1,17 @@
+"""What notebook 01 trains and reads, per profile (``profiles`` holds the values)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SuppressionSizes:
+    """Notebook 01 (feature suppression)."""
+
+    toy_p: tuple[float, ...]  # FS-1 toy: firing probabilities
+    toy_m: tuple[float, ...]  # FS-1 toy: feature strengths
+    layers: tuple[int, ...]  # residual layers with a base SAE and every fine-tune
+    finetune_tokens: int
+    l1_from_post: bool  # base SAEs at the post's c (a notebook parameter), else the standard L1
+    train_tokens: int | None = None  # each base SAE's training tokens (None: the profile's train_tokens)
