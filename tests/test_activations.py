@@ -120,7 +120,7 @@ def test_b_dec_starts_at_the_mean_of_a_store_smaller_than_one_sample_batch(tmp_d
         b_dec = torch.nn.Parameter(torch.zeros(4))
 
     sae = Bias()
-    _within(20, lambda: init_b_dec_to_mean(sae, store, scale=2.0, seed=0))
+    _within(20, lambda: init_b_dec_to_mean([sae], store, scale=2.0, seed=0))
     assert torch.allclose(sae.b_dec.data, 2.0 * acts.mean(0), atol=1e-5)
 
 

@@ -50,10 +50,12 @@ def test_cache_keys_made_before_the_package_was_split_are_found_after_it():
     assert toy.path().name == "tied_aux-k5-l10.01-n149995520-seed0-82d6cecd188c1bf7"
 
 
-def test_toy_training_does_not_load_the_language_model_stack():
-    code = ("import sys, sae_failures.engine.toy_training, sae_failures.studies.broken_latents.experiment, sae_failures.studies.broken_latents.plots; "
-            "print([m for m in ('sae_failures.engine.activations', 'sae_failures.engine.model', 'sae_failures.engine.saes', "
-            "'sae_failures.engine.splicing', 'sae_failures.engine.corpus') if m in sys.modules])")
+def test_toy_saes_come_through_get_saes_without_loading_the_language_model_stack():
+    code = ("import sys, sae_failures.engine.saes, sae_failures.studies.broken_latents.experiment, "
+            "sae_failures.studies.broken_latents.plots; "
+            "print([m for m in ('sae_failures.engine.activations', 'sae_failures.engine.model', "
+            "'sae_failures.engine.streaming', 'sae_failures.engine.splicing', 'sae_failures.engine.corpus') "
+            "if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

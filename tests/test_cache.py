@@ -203,11 +203,12 @@ def test_more_tokens_than_stored_needs_explicit_epochs(sparse_store):
 
 def test_bad_toy_runs_fail_at_construction():
     from sae_failures.engine.toy_training import ToyRun
+    from sae_failures.studies.broken_latents.toy_worlds import get_setup
 
     with pytest.raises(ValueError, match="n_samples 100 is less than one batch of 4096"):
-        ToyRun("absorption", "tied", 4, 0, 1e-2, n_samples=100)
+        ToyRun(get_setup("absorption"), "tied", 4, 0, 1e-2, n_samples=100)
     with pytest.raises(ValueError, match="d_sae must be at least 1"):
-        ToyRun("absorption", "tied", 0, 0, 1e-2, n_samples=8192)
+        ToyRun(get_setup("absorption"), "tied", 0, 0, 1e-2, n_samples=8192)
 
 
 def test_claims_file_has_no_wall_clock_entries():

@@ -36,9 +36,9 @@ def test_streamed_reconstruction_metrics_equal_the_one_shot_definitions():
     f, x_hat = metrics.encode_decode(sae, x)
     one_shot = {"l0": metrics.l0(f), "mse": metrics.mse(x, x_hat), "fvu": metrics.fvu(x, x_hat),
                 "explained_variance": metrics.explained_variance(x, x_hat), "l2_ratio": metrics.l2_ratio(x, x_hat),
-                "gamma": metrics.relative_reconstruction_bias(x, x_hat),
-                "dead_fraction": float(metrics.dead_latents(f).float().mean()),
-                "n_dead": int(metrics.dead_latents(f).sum()), "n_eval_tokens": 1000}
+                "gamma": float(x_hat.pow(2).sum() / (x_hat * x).sum()),
+                "dead_fraction": float(((f != 0).sum(0) == 0).float().mean()),
+                "n_dead": int(((f != 0).sum(0) == 0).sum()), "n_eval_tokens": 1000}
     assert 0 < one_shot["n_dead"] < 24  # the case is not degenerate
     for batch in (7, 256, 1000):
         streamed = metrics.reconstruction_metrics(sae, x, batch_size=batch)

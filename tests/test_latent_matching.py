@@ -7,9 +7,10 @@ import torch
 from sae_lens import StandardSAE, StandardSAEConfig
 
 from sae_failures.engine.latent_matching import count_peaks, match
+from sae_failures.engine.toy_data import build_generator
 from sae_failures.engine.toy_training import ToyRun
 from sae_failures.studies.broken_latents import experiment as bl
-from sae_failures.studies.broken_latents.toy_data import build_generator, get_setup
+from sae_failures.studies.broken_latents.toy_worlds import get_setup
 
 D = 50
 FEATURES = torch.eye(D)[:4]
@@ -26,7 +27,7 @@ def sae_from(W_enc_cols: list[torch.Tensor], W_dec_rows: list[torch.Tensor]) -> 
 
 
 def trained(sae: StandardSAE, architecture: str, setup: str = "absorption") -> bl.Trained:
-    run = ToyRun(setup, architecture, sae.cfg.d_sae, 0, 1e-3, 4096)
+    run = ToyRun(get_setup(setup), architecture, sae.cfg.d_sae, 0, 1e-3, 4096)
     f = build_generator(get_setup(setup), seed=0).sample(20_000)
     acts = sae.encode(f @ FEATURES).detach()
     return bl.Trained(run, sae, FEATURES, acts, match(sae, FEATURES, acts))

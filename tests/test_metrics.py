@@ -44,15 +44,28 @@ def test_fvu_is_zero_for_perfect_and_one_for_the_mean():
     assert metrics.explained_variance(x, x) == 1
 
 
-def test_l2_ratio_and_gamma_of_a_scaled_reconstruction():
+def test_l2_ratio_of_a_scaled_reconstruction():
     x = torch.randn(50, 8)
     assert metrics.l2_ratio(x, 0.5 * x) == pytest.approx(0.5)
-    assert metrics.relative_reconstruction_bias(x, 0.7 * x) == pytest.approx(0.7)
 
 
-def test_dead_latents():
-    f = torch.tensor([[0.0, 1.0, 0.0], [0.0, 2.0, 3.0]])
-    assert metrics.dead_latents(f).tolist() == [True, False, False]
+def test_reconstruction_metrics_of_a_shrunk_reconstruction_with_one_dead_latent():
+    """x_hat = 0.7 x exactly (identity encoder on positive inputs, decoder 0.7 I), and a fifth
+    latent whose encoder row is negative on every input: gamma = L2 ratio = 0.7, one dead."""
+    from sae_lens import StandardSAE, StandardSAEConfig
+
+    d = 4
+    sae = StandardSAE(StandardSAEConfig(d_in=d, d_sae=d + 1, apply_b_dec_to_input=False))
+    with torch.no_grad():
+        sae.W_enc.copy_(torch.cat([torch.eye(d), -torch.ones(d, 1)], dim=1))
+        sae.W_dec.copy_(torch.cat([0.7 * torch.eye(d), torch.zeros(1, d)]))
+        sae.b_enc.zero_()
+        sae.b_dec.zero_()
+    x = torch.rand(200, d, generator=torch.Generator().manual_seed(0)) + 0.1
+    m = metrics.reconstruction_metrics(sae, x, batch_size=64)
+    assert m["gamma"] == pytest.approx(0.7) and m["l2_ratio"] == pytest.approx(0.7)
+    assert (m["n_dead"], m["dead_fraction"], m["l0"], m["n_eval_tokens"]) == (1, pytest.approx(0.2), d, 200)
+    assert m["mse"] == pytest.approx(float((0.09 * x.pow(2)).sum(1).mean()))
 
 
 def test_alignment_scores_match_definition():

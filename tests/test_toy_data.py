@@ -5,13 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sae_failures.studies.broken_latents.toy_data import (
-    BL_SETUPS,
-    ToySetup,
-    build_dictionary,
-    build_generator,
-    get_setup,
-)
+from sae_failures.engine.toy_data import ToySetup, build_dictionary, build_generator
+from sae_failures.studies.broken_latents.toy_worlds import BL_SETUPS, get_setup
 
 N = 400_000
 

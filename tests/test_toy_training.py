@@ -6,27 +6,22 @@ import pytest
 import torch
 from sae_lens import SAE
 
-import sae_failures.engine.toy_training as toy_training
+from sae_failures.engine.toy_data import build_dictionary, build_generator
 from sae_failures.engine.toy_training import (
     PatternBatcher,
     ToyRun,
     _Stacked,
     aux_options,
     feature_space_losses,
-    get_toy_saes,
     train_group,
 )
-from sae_failures.studies.broken_latents.toy_data import (
-    build_dictionary,
-    build_generator,
-    get_setup,
-)
+from sae_failures.studies.broken_latents.toy_worlds import get_setup
 from tests.test_tied import step_input
 
 
 @pytest.mark.parametrize("architecture", ["untied", "tied", "tied_aux"])
 def test_feature_space_loss_and_gradients_equal_sae_lens_on_explicit_inputs(architecture):
-    run = ToyRun("cooc_a", architecture, 5, seed=1, l1_coefficient=3e-3, n_samples=64, batch_size=64,
+    run = ToyRun(get_setup("cooc_a"), architecture, 5, seed=1, l1_coefficient=3e-3, n_samples=64, batch_size=64,
                  options=(("aux_delay_samples", 0), ("aux_warmup_samples", 0)) if architecture == "tied_aux" else ())
     sae = run.build()
     with torch.no_grad():
@@ -57,8 +52,8 @@ def test_feature_space_loss_and_gradients_equal_sae_lens_on_explicit_inputs(arch
 
 
 def test_members_train_independently_of_the_group_they_are_stacked_in():
-    a = ToyRun("too_wide", "untied", 8, seed=0, l1_coefficient=1e-3, n_samples=8192, batch_size=512, lr=1e-2)
-    b = ToyRun("too_wide", "tied", 8, seed=1, l1_coefficient=1e-3, n_samples=8192, batch_size=512, lr=1e-2)
+    a = ToyRun(get_setup("too_wide"), "untied", 8, seed=0, l1_coefficient=1e-3, n_samples=8192, batch_size=512, lr=1e-2)
+    b = ToyRun(get_setup("too_wide"), "tied", 8, seed=1, l1_coefficient=1e-3, n_samples=8192, batch_size=512, lr=1e-2)
     (alone,), _ = train_group([a], progress=False)
     (together, _), histories = train_group([a, b], progress=False)
     assert torch.allclose(alone.W_dec, together.W_dec, atol=1e-5)
@@ -67,17 +62,29 @@ def test_members_train_independently_of_the_group_they_are_stacked_in():
     assert histories[0][-1]["mse"] < histories[0][0]["mse"]  # it learned
 
 
-def test_trained_toy_saes_are_cached_in_sae_lens_format_and_reload(tmp_data, monkeypatch):
-    runs = [ToyRun("single_latent", arch, 1, seed=0, l1_coefficient=1e-3, n_samples=4096, batch_size=512)
-            for arch in ("untied", "tied")]
-    saes = get_toy_saes(runs, progress=False)
+def test_toy_saes_come_from_get_saes_cached_in_sae_lens_format(tmp_data, monkeypatch, capsys):
+    from sae_failures.engine import saes as engine_saes
+
+    runs = {arch: ToyRun(get_setup("single_latent"), arch, 1, seed=0, l1_coefficient=1e-3, n_samples=4096,
+                         batch_size=512) for arch in ("untied", "tied")}
+    saes = engine_saes.get_saes(runs)
     x = torch.randn(7, 20)
-    for run in runs:
+    for arch, run in runs.items():
         reloaded = SAE.load_from_disk(run.path())
-        assert torch.allclose(reloaded.encode(x), saes[run].encode(x))
-        assert reloaded.cfg.metadata.sae_failures_toy_run["setup"] == "single_latent"
-    monkeypatch.setattr(toy_training, "train_group", lambda *a, **k: pytest.fail("retrained a cached run"))
-    assert set(get_toy_saes(runs, progress=False)) == set(runs)
+        assert torch.allclose(reloaded.encode(x), saes[arch].encode(x))
+        assert reloaded.cfg.metadata.sae_failures_spec["setup"] == "single_latent"
+        assert engine_saes.training_history(run)[-1]["samples"] == 4096
+    trained_alone = engine_saes.train_group
+    monkeypatch.setattr(engine_saes, "train_group", lambda *a, **k: pytest.fail("retrained a cached run"))
+    assert set(engine_saes.get_saes(runs)) == {"untied", "tied"}
+
+    weights = runs["tied"].path() / "sae_weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-8] + b"\0" * 8)  # corrupted on disk
+    monkeypatch.setattr(engine_saes, "train_group", trained_alone)
+    again = engine_saes.get_saes(runs)
+    assert "does not match its checksum" in capsys.readouterr().err
+    # retrained alone: the same SAE, up to the float rounding of the stacked computation
+    assert torch.allclose(again["tied"].encode(x), saes["tied"].encode(x), atol=2e-3)
 
 
 def test_aux_schedule_scales_with_the_sample_count():
@@ -86,13 +93,16 @@ def test_aux_schedule_scales_with_the_sample_count():
 
 def test_bad_runs_are_rejected_with_the_valid_choices():
     with pytest.raises(ValueError, match="Valid: untied, tied, tied_aux"):
-        ToyRun("absorption", "gated", 4, 0, 1e-3, 4096)
+        ToyRun(get_setup("absorption"), "gated", 4, 0, 1e-3, 4096)
     with pytest.raises(ValueError, match="Valid setups"):
-        ToyRun("nope", "tied", 4, 0, 1e-3, 4096)
+        get_setup("nope")
+    with pytest.raises(ValueError, match="A toy run's setup is a ToySetup, got 'absorption'"):
+        ToyRun("absorption", "tied", 4, 0, 1e-3, 4096)
     with pytest.raises(ValueError, match=r"Unknown option\(s\) \['k'\]"):
-        ToyRun("absorption", "tied", 4, 0, 1e-3, 4096, options=(("k", 3),)).build()
+        ToyRun(get_setup("absorption"), "tied", 4, 0, 1e-3, 4096, options=(("k", 3),)).build()
     with pytest.raises(ValueError, match="one shape"):
-        train_group([ToyRun("absorption", "tied", 4, 0, 1e-3, 4096), ToyRun("too_wide", "tied", 8, 0, 1e-3, 4096)])
+        train_group([ToyRun(get_setup("absorption"), "tied", 4, 0, 1e-3, 4096),
+                     ToyRun(get_setup("too_wide"), "tied", 8, 0, 1e-3, 4096)])
 
 
 def test_pattern_weighted_loss_equals_the_full_batch_loss():
@@ -103,7 +113,7 @@ def test_pattern_weighted_loss_equals_the_full_batch_loss():
     weights = batcher.weights(batch)
     assert weights.sum().item() == pytest.approx(1.0)
     assert torch.equal(batcher.patterns[:, (weights > 0)].T.unique(dim=0), batch.unique(dim=0))
-    run = ToyRun("too_wide_cooc", "tied_aux", 8, seed=2, l1_coefficient=1e-2, n_samples=64, batch_size=64)
+    run = ToyRun(get_setup("too_wide_cooc"), "tied_aux", 8, seed=2, l1_coefficient=1e-2, n_samples=64, batch_size=64)
     phi = build_dictionary(setup, 2).feature_vectors.detach()[None]
     kwargs = dict(aux_coefficient=torch.tensor([100.0]), thresholds=torch.full((1, 8), 0.05), with_constant=True)
     grads = []

@@ -40,6 +40,7 @@ from sae_lens import SAE
 from sae_failures.engine.paths import atomic_path, data_dir
 
 MANIFEST = "manifest.json"
+LEGACY_MARKER = "cfg.json"  # what marked a complete SAE entry (language-model or toy) before manifests
 HISTORY_FILENAME = "training_history.json"
 CORRUPT_DIR = "corrupt"
 _CHUNK = 1 << 22
@@ -196,6 +197,16 @@ def load_sae(path: Path, device: str = "cpu") -> SAE:
         raise CacheCorruptedError(f"{path}: unreadable SAE ({err})") from err
     check_finite(sae.state_dict(), path)
     return sae
+
+
+def ensure_sae(path: Path, build: Callable[[Path], None], device: str = "cpu") -> SAE:
+    """``ensure_entry`` for an SAE entry (built by ``build``; entries older than manifests adopted)."""
+    return ensure_entry(path, build, lambda folder: load_sae(folder, device), LEGACY_MARKER)
+
+
+def open_sae(path: Path, device: str = "cpu") -> SAE:
+    """``open_entry`` for an SAE entry: verified, or ``CacheCorruptedError``."""
+    return open_entry(path, lambda folder: load_sae(folder, device), LEGACY_MARKER)
 
 
 def load_npy(path: Path, mmap: bool = False) -> np.ndarray:

@@ -41,16 +41,6 @@ def l2_ratio(x: torch.Tensor, x_hat: torch.Tensor) -> float:
     return float((x_hat.norm(dim=-1) / x.norm(dim=-1)).mean())
 
 
-def relative_reconstruction_bias(x: torch.Tensor, x_hat: torch.Tensor) -> float:
-    """gamma = E||x_hat||^2 / E[x_hat . x]; 1 is unbiased, < 1 is shrinkage."""
-    return float(x_hat.pow(2).sum() / (x_hat * x).sum())
-
-
-def dead_latents(feature_acts: torch.Tensor) -> torch.Tensor:
-    """Boolean mask of latents never active on these tokens."""
-    return (feature_acts != 0).sum(0) == 0
-
-
 def alignment_scores(sae: SAE) -> torch.Tensor:
     """a_i = W_enc[i, :] . W_dec[:, i] in the paper's orientation.
 

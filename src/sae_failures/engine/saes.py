@@ -1,4 +1,9 @@
-"""Trained SAEs on demand: ``get_sae(spec)`` loads the cached SAE or trains (or imports) it.
+"""Trained SAEs on demand: ``get_saes(specs)`` loads the cached SAEs or trains (or imports) them.
+
+The one way to get an SAE, language-model (``specs.SAESpec``) and toy (``toy_training.ToyRun``)
+alike: each spec names its cache entry (``spec.path()``), every entry is written by
+``_write_trained`` and opened through ``cache.ensure_sae`` (checksums verified, entries older
+than manifests adopted by one rule).
 
 Every SAE is saved in sae-lens format (``cfg.json`` + ``sae_weights.safetensors``) with its
 spec in the metadata and its loss history beside it, so ``sae_lens.SAE.load_from_disk``
@@ -11,36 +16,40 @@ Training itself is ``training.train_saes``; the cache mechanics are ``cache``.
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from sae_lens import SAE
 
 from sae_failures.engine import distributed
-from sae_failures.engine.activations import ActivationStore
 from sae_failures.engine.cache import (
     CacheCorruptedError,
     check_finite,
     config_key,
-    ensure_entry,
+    ensure_sae,
     entry_lock,
     load_sae,
-    open_entry,
+    open_sae,
     read_history,
     write_history,
 )
 from sae_failures.engine.network import require_repo
 from sae_failures.engine.paths import data_dir
 from sae_failures.engine.specs import RELEASE_PREFIX, SAESpec
+from sae_failures.engine.toy_training import ToyRun, toy_groups, train_group
 from sae_failures.engine.training import BatchSource, activation_scale, train_sae, train_saes
+
+if TYPE_CHECKING:
+    from sae_failures.engine.activations import ActivationStore
 
 CHECKPOINT_DIR = "checkpoints"
 TRAINING_RUNS = "training_runs"  # data/training_runs/<group>: a group's snapshots and resume state while it trains
 RESUME_CHECKPOINTS = 20  # resume states a streamed group saves over its run
 K = TypeVar("K")
-LEGACY_MARKER = "cfg.json"  # what marked a complete SAE before manifests
+Spec = SAESpec | ToyRun
 
 
 def get_sae(spec: SAESpec, store: BatchSource | None = None, device: str = "cpu") -> SAE:
@@ -52,20 +61,35 @@ def get_sae(spec: SAESpec, store: BatchSource | None = None, device: str = "cpu"
     return get_saes({spec.path().name: spec}, store, device)[spec.path().name]
 
 
-def get_saes(specs: Mapping[K, SAESpec], stores: BatchSource | Sequence[BatchSource] | None = None,
+def get_saes(specs: Mapping[K, Spec], stores: BatchSource | Sequence[BatchSource] | None = None,
              device: str = "cpu") -> dict[K, SAE]:
-    """``get_sae`` for every spec, training the missing ones together: SAEs that draw the same
+    """The SAE of every spec, training the missing ones together. Toy runs of one shape train
+    stacked (``toy_training``). Language-model SAEs that draw the same
     batches (activations, batch size, seed) share one pass over the data, one forward pass
     per batch when their store is a stream. ``stores``: the store, or stores, holding the
     specs' activations (each spec takes the one whose ``spec`` matches; default: the stored
     ones). Fresh SAEs train before the fine-tunes that may start from them. Each SAE equals
     the one ``get_sae`` alone would train. Under torchrun each rank trains its share of the
     groups (``distributed``)."""
+    toys = [s for s in dict.fromkeys(specs.values()) if isinstance(s, ToyRun)]
+    for group in toy_groups([run for run in toys if not run.path().exists()]):
+        _train_toy_group(group)
+    lm = [s for s in dict.fromkeys(specs.values()) if not isinstance(s, ToyRun)]
     by_spec = {s.spec: s for s in ([] if stores is None else [stores] if hasattr(stores, "spec") else stores)}
-    if stores is not None and any(s.activations not in by_spec for s in specs.values()):
+    if stores is not None and any(s.activations not in by_spec for s in lm):
         raise ValueError("The store does not hold the activations named in the spec.")
+    if lm:
+        _train_missing(lm, by_spec, device)
+    return {key: _cached_toy(spec) if isinstance(spec, ToyRun) else
+            _cached_sae(spec, by_spec.get(spec.activations), device) for key, spec in specs.items()}
+
+
+def _train_missing(specs: list[SAESpec], by_spec: dict, device: str) -> None:
+    """Train the language-model SAEs among ``specs`` that are not cached, in groups that share batches."""
+    from sae_failures.engine.activations import ActivationStore
+
     distributed.barrier()  # under torchrun every rank must see the cache as it was before anyone trains
-    missing = [s for s in dict.fromkeys(specs.values()) if not s.is_release and not s.path().exists()]
+    missing = [s for s in specs if not s.is_release and not s.path().exists()]
     distributed.barrier()
     for finetunes in (False, True):
         groups: dict[tuple, list[SAESpec]] = {}
@@ -79,7 +103,6 @@ def get_saes(specs: Mapping[K, SAESpec], stores: BatchSource | Sequence[BatchSou
         for group in distributed.share(parts):  # all of them in one process
             _train_group(group, by_spec.get(group[0].activations) or ActivationStore(group[0].activations), device)
         distributed.barrier()  # the other ranks' groups are cached from here on
-    return {key: _cached_sae(spec, by_spec.get(spec.activations), device) for key, spec in specs.items()}
 
 
 def _check_epochs(spec: SAESpec, source: BatchSource) -> None:
@@ -92,7 +115,8 @@ def _check_epochs(spec: SAESpec, source: BatchSource) -> None:
             "repeat the data on purpose, or ask for fewer tokens.")
 
 
-def _write_trained(staged: Path, spec: SAESpec, sae: Any, history: list[dict[str, float]]) -> None:
+def _write_trained(staged: Path, spec: Spec, sae: Any, history: list[dict[str, float]]) -> None:
+    """The one writer of a trained SAE's entry: finite weights, its spec, its loss history."""
     check_finite(sae.state_dict(), f"training {spec.path().name} diverged: the trained SAE")
     sae.cfg.metadata.sae_failures_spec = spec.to_dict()
     sae.save_inference_model(staged)
@@ -131,13 +155,44 @@ def _train_group(group: list[SAESpec], source: BatchSource, device: str) -> None
                 if (snapshots / str(index)).exists():
                     shutil.copytree(snapshots / str(index), staged / CHECKPOINT_DIR)
 
-            ensure_entry(spec.path(), build, lambda path: load_sae(path, device), LEGACY_MARKER)
+            ensure_sae(spec.path(), build, device)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _train_toy_group(group: list[ToyRun]) -> None:
+    """Train same-shaped toy runs stacked and cache each, under one lock for the group, so a
+    second run of the notebook waits for them instead of training them again."""
+    work = data_dir() / TRAINING_RUNS / config_key({"toys": sorted(r.key() for r in group)})
+    with entry_lock(work):
+        still = [r for r in group if not r.path().exists()]  # another run may have cached some meanwhile
+        if not still:
+            return
+        begin = time.perf_counter()
+        saes, histories = train_group(still)
+        seconds = (time.perf_counter() - begin) / len(still)
+        for run, sae, history in zip(still, saes, histories, strict=True):
+            sae.cfg.metadata.training_seconds = seconds
+
+            def build(staged: Path, run: ToyRun = run, sae: Any = sae, history: list = history) -> None:
+                _write_trained(staged, run, sae, history)
+
+            ensure_sae(run.path(), build)
+
+
+def _cached_toy(run: ToyRun) -> SAE:
+    """The cached toy SAE; trained alone if it is found corrupt."""
+    def build(staged: Path) -> None:
+        (sae,), (history,) = train_group([run])
+        _write_trained(staged, run, sae, history)
+
+    return ensure_sae(run.path(), build)
 
 
 def _cached_sae(spec: SAESpec, store: BatchSource | None, device: str) -> SAE:
     """The cached SAE; imported (a release) or trained alone if absent or found corrupt."""
     def build(staged: Path) -> None:
+        from sae_failures.engine.activations import ActivationStore
+
         source = store or ActivationStore(spec.activations)
         if spec.is_release:
             import_release(spec, source, staged, device)
@@ -151,7 +206,7 @@ def _cached_sae(spec: SAESpec, store: BatchSource | None, device: str) -> SAE:
                                  start=get_start(spec) if spec.init_from else None)
         _write_trained(staged, spec, sae, history)
 
-    return ensure_entry(spec.path(), build, lambda path: load_sae(path, device), LEGACY_MARKER)
+    return ensure_sae(spec.path(), build, device)
 
 
 def get_start(spec: SAESpec) -> SAE:
@@ -160,7 +215,7 @@ def get_start(spec: SAESpec) -> SAE:
     if not path.exists():
         raise FileNotFoundError(f"{spec.path().name} starts from {path}, which is not cached; "
                                 "get_sae its own spec first.")
-    return open_entry(path, load_sae, LEGACY_MARKER)
+    return open_sae(path)
 
 
 @torch.no_grad()
@@ -213,7 +268,7 @@ def load_checkpoints(spec: SAESpec, device: str = "cpu") -> dict[int, SAE]:
     """The snapshots saved while ``spec`` trained, by tokens seen, the final SAE included."""
     if not spec.checkpoint_steps():
         raise ValueError(f"{spec.path().name} was specified without checkpoints (checkpoints=0).")
-    final = open_entry(spec.path(), lambda path: load_sae(path, device), LEGACY_MARKER)  # verifies every file
+    final = open_sae(spec.path(), device)  # verifies every file
     folder = spec.path() / CHECKPOINT_DIR
     saved = {int(p.name): load_sae(p, device) for p in sorted(folder.iterdir())} if folder.exists() else {}
     if len(saved) != len(spec.checkpoint_steps()):
@@ -222,6 +277,6 @@ def load_checkpoints(spec: SAESpec, device: str = "cpu") -> dict[int, SAE]:
     return {**saved, spec.n_steps * spec.batch_size: final}
 
 
-def training_history(spec: SAESpec) -> list[dict[str, float]]:
+def training_history(spec: Spec) -> list[dict[str, float]]:
     """Loss history recorded while ``spec`` was trained (empty if not trained here)."""
     return read_history(spec.path())

@@ -7,7 +7,8 @@ minutes for all of them). Each member is still an sae-lens training SAE -- built
 initialised) by sae-lens from its config, trained with Adam and per-SAE gradient-norm
 clipping at 1 as ``SAETrainer`` does, with unit-norm decoder rows kept as
 ``standard_unit_norm`` keeps them, and saved by sae-lens -- so every SAE here reloads with
-``sae_lens.SAE.load_from_disk``.
+``sae_lens.SAE.load_from_disk``. They are cached as every SAE is: ``engine.saes.get_saes``
+takes a ``ToyRun`` as it takes a language-model spec.
 
 The reconstruction loss is computed in feature space. A toy input is x = f Phi (f the
 feature activations, Phi the unit feature vectors), so with W = W_dec
@@ -21,38 +22,19 @@ loop. ``test_toy_training`` pins loss and gradients against sae-lens's own
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from sae_lens import SAE
 from tqdm.auto import tqdm
 
-from sae_failures.engine.cache import (
-    CacheCorruptedError,
-    check_finite,
-    config_key,
-    entry_lock,
-    load_sae,
-    open_entry,
-    quarantine,
-    read_history,
-    remove_stale_staging,
-    write_history,
-    write_manifest,
-)
-from sae_failures.engine.paths import atomic_path, data_dir
-from sae_failures.studies.broken_latents.toy_data import (
-    build_dictionary,
-    build_generator,
-    get_setup,
-)
+from sae_failures.engine.cache import config_key
+from sae_failures.engine.paths import data_dir
+from sae_failures.engine.toy_data import ToySetup, build_dictionary, build_generator
 from sae_failures.variants.tied import (
     RunningMax,
     TiedAuxTrainingSAEConfig,
@@ -64,7 +46,6 @@ from sae_failures.variants.tied import (
 from sae_failures.variants.unit_norm import UnitNormTrainingSAE, UnitNormTrainingSAEConfig
 
 TOY_CACHE_VERSION = 3
-LEGACY_MARKER = "cfg.json"  # what marked a complete toy SAE before manifests
 N_LOG_POINTS = 100
 ARCHITECTURES: dict[str, tuple[type, type]] = {
     "untied": (UnitNormTrainingSAE, UnitNormTrainingSAEConfig),
@@ -77,7 +58,7 @@ ARCHITECTURES: dict[str, tuple[type, type]] = {
 class ToyRun:
     """Everything that determines one trained toy SAE (and so its cache key)."""
 
-    setup: str
+    setup: ToySetup  # the toy world it trains on
     architecture: str  # "untied" (sae-lens variant standard_unit_norm), "tied" or "tied_aux"
     d_sae: int
     seed: int
@@ -88,7 +69,8 @@ class ToyRun:
     options: tuple[tuple[str, Any], ...] = field(default=())  # extra sae-lens config fields
 
     def __post_init__(self) -> None:
-        get_setup(self.setup)
+        if not isinstance(self.setup, ToySetup):
+            raise ValueError(f"A toy run's setup is a ToySetup, got {self.setup!r}.")
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"Unknown toy architecture {self.architecture!r}. "
                              f"Valid: {', '.join(ARCHITECTURES)}.")
@@ -100,14 +82,18 @@ class ToyRun:
                     (self.lr > 0, f"lr must be positive, got {self.lr}")]
         for ok, message in problems:
             if not ok:
-                raise ValueError(f"Toy run {self.setup}/{self.architecture}: {message}.")
+                raise ValueError(f"Toy run {self.setup.name}/{self.architecture}: {message}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields, the setup by its name."""
+        return {**asdict(self), "setup": self.setup.name}
 
     def key(self) -> str:
-        return config_key({**asdict(self), "cache_version": TOY_CACHE_VERSION})
+        return config_key({**self.to_dict(), "cache_version": TOY_CACHE_VERSION})
 
     def path(self) -> Path:
         name = f"{self.architecture}-k{self.d_sae}-l1{self.l1_coefficient:g}-n{self.n_samples}-seed{self.seed}"
-        return data_dir() / "toy_saes" / self.setup / f"{name}-{self.key()}"
+        return data_dir() / "toy_saes" / self.setup.name / f"{name}-{self.key()}"
 
     @property
     def tied(self) -> bool:
@@ -120,9 +106,9 @@ class ToyRun:
         unknown = sorted(set(dict(self.options)) - valid)
         if unknown:
             raise ValueError(f"Unknown option(s) {unknown} for {self.architecture!r}. Valid: {', '.join(sorted(valid))}.")
-        cfg = config_class(d_in=get_setup(self.setup).d_in, d_sae=self.d_sae,
+        cfg = config_class(d_in=self.setup.d_in, d_sae=self.d_sae,
                            l1_coefficient=self.l1_coefficient, **dict(self.options))
-        cfg.metadata.model_name = f"toy:{self.setup}"
+        cfg.metadata.model_name = f"toy:{self.setup.name}"
         torch.manual_seed(self.seed)
         sae = sae_class(cfg)
         sae.apply_constraints()  # unit-norm rows from the start, as its first training step does
@@ -277,8 +263,17 @@ def clip_per_member(params: Sequence[torch.Tensor], max_norm: float = 1.0) -> No
         g.grad.mul_(coef.view(-1, *([1] * (g.dim() - 1))))  # type: ignore[union-attr]
 
 
+def toy_groups(runs: Sequence[ToyRun]) -> list[list[ToyRun]]:
+    """``runs`` in groups that ``train_group`` trains stacked (one shape, sample count, batch size
+    and lr), in the order of their cache paths."""
+    groups: dict[tuple, list[ToyRun]] = {}
+    for run in sorted(dict.fromkeys(runs), key=lambda r: str(r.path())):
+        groups.setdefault(_group_key(run), []).append(run)
+    return list(groups.values())
+
+
 def _group_key(run: ToyRun) -> tuple:
-    setup = get_setup(run.setup)
+    setup = run.setup
     return (setup.n_features, setup.d_in, run.d_sae, run.n_samples, run.batch_size, run.lr)
 
 
@@ -289,13 +284,14 @@ def train_group(runs: Sequence[ToyRun], progress: bool = True) -> tuple[list[Any
     first = runs[0]
     saes = [r.build() for r in runs]
     params = _Stacked.from_saes(saes, [r.tied for r in runs])
-    setups = sorted({r.setup for r in runs})
-    generators = [build_generator(get_setup(name), seed=stream_seed(name)) for name in setups]
-    member_stream = torch.tensor([setups.index(r.setup) for r in runs])
-    phi = torch.stack([build_dictionary(get_setup(r.setup), r.seed).feature_vectors.detach() for r in runs])
+    worlds = {r.setup.name: r.setup for r in runs}
+    setups = sorted(worlds)
+    generators = [build_generator(worlds[name], seed=stream_seed(name)) for name in setups]
+    member_stream = torch.tensor([setups.index(r.setup.name) for r in runs])
+    phi = torch.stack([build_dictionary(r.setup, r.seed).feature_vectors.detach() for r in runs])
     batchers = None
     constant = all(bool((g.std_firing_magnitudes == 0).all()) for g in generators)
-    if constant and get_setup(first.setup).n_features <= PatternBatcher.MAX_FEATURES:
+    if constant and first.setup.n_features <= PatternBatcher.MAX_FEATURES:
         batchers = [PatternBatcher(g.mean_firing_magnitudes) for g in generators]
         patterns = torch.stack([b.patterns for b in batchers])[member_stream]
     l1 = torch.tensor([r.l1_coefficient for r in runs])
@@ -341,47 +337,3 @@ def train_group(runs: Sequence[ToyRun], progress: bool = True) -> tuple[list[Any
                              **{k: float(v[m]) for k, v in logged.items()}})
     params.write_back(saes)
     return saes, histories
-
-
-def get_toy_saes(runs: Sequence[ToyRun], progress: bool = True) -> dict[ToyRun, SAE]:
-    """Inference SAEs for ``runs``: cached ones are loaded (verified), the rest trained in stacked groups.
-
-    The entries of the runs to train stay locked while their group trains, so a second run
-    of the notebook waits for them instead of training them again.
-    """
-    with contextlib.ExitStack() as locks:
-        missing = []
-        for run in sorted(dict.fromkeys(runs), key=lambda r: str(r.path())):
-            locks.enter_context(entry_lock(run.path()))
-            remove_stale_staging(run.path())
-            if run.path().exists():
-                try:
-                    open_entry(run.path(), load_sae, LEGACY_MARKER)
-                    continue
-                except CacheCorruptedError as err:
-                    quarantine(run.path(), str(err))
-            missing.append(run)
-        groups: dict[tuple, list[ToyRun]] = {}
-        for run in missing:
-            groups.setdefault(_group_key(run), []).append(run)
-        for group in groups.values():
-            start = time.perf_counter()
-            saes, histories = train_group(group, progress)
-            seconds = (time.perf_counter() - start) / len(group)
-            for run, sae, history in zip(group, saes, histories, strict=True):
-                check_finite(sae.state_dict(), f"training {run.path().name} diverged: the trained SAE")
-                sae.cfg.metadata.sae_failures_toy_run = asdict(run)
-                sae.cfg.metadata.training_seconds = seconds
-                with atomic_path(run.path()) as staged:
-                    sae.save_inference_model(staged)
-                    write_history(staged, history)
-                    write_manifest(staged)
-    return {run: load_toy_sae(run) for run in runs}
-
-
-def load_toy_sae(run: ToyRun) -> SAE:
-    return open_entry(run.path(), load_sae, LEGACY_MARKER)
-
-
-def toy_history(run: ToyRun) -> list[dict[str, float]]:
-    return read_history(run.path())

@@ -96,13 +96,15 @@ def data_mean(source: BatchSource, seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def init_b_dec_to_mean(sae: Any, source: BatchSource, scale: float, seed: int) -> None:
-    """Start b_dec at the (scaled) data mean, as is standard.
+def init_b_dec_to_mean(saes: Sequence[Any], source: BatchSource, scale: float, seed: int) -> None:
+    """Start every SAE's b_dec at the (scaled) data mean, as is standard (the mean read once).
 
     Residual streams have a large mean; from b_dec = 0 the first hundreds of steps are
     spent learning it and short runs end worse than predicting the mean (FVU > 1).
     """
-    sae.b_dec.data.copy_((data_mean(source, seed) * scale).to(sae.b_dec))
+    mean = data_mean(source, seed)
+    for sae in saes:
+        sae.b_dec.data.copy_((mean * scale).to(sae.b_dec))
 
 
 @torch.no_grad()
@@ -214,10 +216,9 @@ def train_saes(specs: Sequence[SAESpec], source: BatchSource, device: str = "cpu
                 run.trainer.activation_scaler.scaling_factor = scale
         else:
             scale = activation_scale(source.d, provider)
-            mean = data_mean(source, first.seed)
             for run in runs:
                 run.trainer.activation_scaler.scaling_factor = scale
-                run.sae.b_dec.data.copy_((mean * scale).to(run.sae.b_dec))
+            init_b_dec_to_mean([run.sae for run in runs], source, scale, first.seed)
     checkpoint_steps = [set(run.spec.checkpoint_steps()) for run in runs]
     began = time.perf_counter()
     total = max(spec.n_steps for spec in specs)

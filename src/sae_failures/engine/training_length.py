@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from sae_lens import SAE
 
 from sae_failures.engine.activations import ActivationStore
-from sae_failures.engine.cache import ensure_entry, load_sae, write_history
-from sae_failures.engine.saes import LEGACY_MARKER, get_sae, load_checkpoints, training_history
+from sae_failures.engine.cache import ensure_sae, write_history
+from sae_failures.engine.saes import get_sae, load_checkpoints, training_history
 from sae_failures.engine.specs import SAESpec
 
 
@@ -70,5 +70,5 @@ def budget_entry(spec: SAESpec, budgets: Sequence[int], tokens: int, store: Acti
         sae.save_model(staged)
         write_history(staged, [row for row in training_history(run) if row["tokens"] <= short.n_tokens])
 
-    ensure_entry(short.path(), build, lambda path: load_sae(path, device), LEGACY_MARKER)
+    ensure_sae(short.path(), build, device)
     return short

@@ -83,15 +83,12 @@ def bench_toy_training(setup: str = "too_narrow", d_sae: int = 5, steps: int = 3
     from sae_lens.config import SAETrainerConfig
     from sae_lens.training.sae_trainer import SAETrainer
 
+    from sae_failures.engine.toy_data import build_dictionary, build_generator
     from sae_failures.engine.toy_training import ToyRun, train_group
     from sae_failures.studies.broken_latents import experiment as bl
-    from sae_failures.studies.broken_latents.toy_data import (
-        build_dictionary,
-        build_generator,
-        get_setup,
-    )
+    from sae_failures.studies.broken_latents.toy_worlds import get_setup
 
-    runs = [ToyRun(setup, arch, d_sae, seed, bl.L1, steps * bl.BATCH_SIZE, bl.LR, bl.BATCH_SIZE)
+    runs = [ToyRun(get_setup(setup), arch, d_sae, seed, bl.L1, steps * bl.BATCH_SIZE, bl.LR, bl.BATCH_SIZE)
             for arch in ("untied", "tied") for seed in range(3)]
     start = time.perf_counter()
     train_group(runs, progress=False)

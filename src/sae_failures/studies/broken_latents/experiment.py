@@ -30,13 +30,9 @@ from sae_failures.engine.latent_matching import (
     match,
 )
 from sae_failures.engine.seeds import SeedCount
+from sae_failures.engine.toy_data import ToySetup, build_dictionary, build_generator
 from sae_failures.engine.toy_training import ToyRun, aux_options
-from sae_failures.studies.broken_latents.toy_data import (
-    ToySetup,
-    build_dictionary,
-    build_generator,
-    get_setup,
-)
+from sae_failures.studies.broken_latents.toy_worlds import get_setup
 
 if TYPE_CHECKING:
     from sae_failures.profiles import Profile
@@ -96,7 +92,7 @@ def experiment(name: str) -> Experiment:
 
 def run_for(exp: Experiment, seed: int, samples_scale: float) -> ToyRun:
     n = int(exp.samples * samples_scale) // BATCH_SIZE * BATCH_SIZE
-    return ToyRun(exp.setup, exp.architecture, exp.d_sae, seed, exp.l1, n, LR, BATCH_SIZE,
+    return ToyRun(get_setup(exp.setup), exp.architecture, exp.d_sae, seed, exp.l1, n, LR, BATCH_SIZE,
                   options=aux_options(n) if exp.architecture == "tied_aux" else ())
 
 
@@ -112,7 +108,7 @@ class Trained:
 
     @property
     def setup(self) -> ToySetup:
-        return get_setup(self.run.setup)
+        return self.run.setup
 
     @torch.no_grad()
     def encode_pattern(self, features: dict[int, float] | list[int]) -> torch.Tensor:
@@ -139,7 +135,7 @@ class Trained:
 
 @torch.no_grad()
 def analyse(run: ToyRun, sae: SAE, n_samples: int = EVAL_SAMPLES) -> Trained:
-    setup = get_setup(run.setup)
+    setup = run.setup
     features = build_dictionary(setup, run.seed).feature_vectors.detach()
     f = build_generator(setup, seed=10_000 + run.seed).sample(n_samples)  # a stream not trained on
     acts = sae.encode(f @ features)
@@ -263,7 +259,7 @@ def bl10(untied: Trained, tied: Trained) -> Check:
 
 
 def bl11(tied_runs: list[Trained]) -> Check:
-    overlaps = {t.run.setup + ("+aux" if t.run.architecture == "tied_aux" else ""): t.max_latent_overlap()
+    overlaps = {t.run.setup.name + ("+aux" if t.run.architecture == "tied_aux" else ""): t.max_latent_overlap()
                 for t in tied_runs}
     parts = {name: v < ORTHOGONAL_COS for name, v in overlaps.items()}
     return parts, "max |cos| between live latents: " + ", ".join(f"{k} {v:.3f}" for k, v in overlaps.items())

@@ -12,8 +12,8 @@ from matplotlib.figure import Figure
 
 from sae_failures.engine.devices import to_numpy
 from sae_failures.engine.latent_matching import PEAK_FLOOR, latent_cosines
+from sae_failures.engine.toy_data import ToySetup
 from sae_failures.studies.broken_latents.experiment import Trained
-from sae_failures.studies.broken_latents.toy_data import ToySetup
 
 ARCH_LABEL = {"untied": "untied", "tied": "tied", "tied_aux": "tied + aux loss"}
 
@@ -63,7 +63,7 @@ def latent_cosine_figure(runs: Sequence[Trained], ncols: int = 4) -> Figure:
         ax.set_axis_off()
     for ax, t in zip(axes.flat, runs, strict=False):
         live = np.flatnonzero(t.matching.live)
-        heatmap(ax, latent_cosines(t.sae)[np.ix_(live, live)], f"{t.run.setup}\n{ARCH_LABEL[t.run.architecture]}",
+        heatmap(ax, latent_cosines(t.sae)[np.ix_(live, live)], f"{t.run.setup.name}\n{ARCH_LABEL[t.run.architecture]}",
                 xlabel="latent", ylabel="latent")
         ax.set_xticklabels(live)
         ax.set_yticklabels(live)
@@ -82,5 +82,5 @@ def activation_histograms(t: Trained, broken: Sequence[int]) -> Figure:
         best = int(np.abs(t.matching.dec[j]).argmax())
         ax.set(title=f"latent {j} (~f{best}): {peaks[j]} peak{'s' if peaks[j] != 1 else ''}",
                xlabel="activation", yscale="log")
-    fig.suptitle(f"{t.run.setup} / {ARCH_LABEL[t.run.architecture]}, seed {t.run.seed}: broken latents in red")
+    fig.suptitle(f"{t.run.setup.name} / {ARCH_LABEL[t.run.architecture]}, seed {t.run.seed}: broken latents in red")
     return fig
