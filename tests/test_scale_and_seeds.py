@@ -110,6 +110,8 @@ def test_a_family_is_keyed_by_its_own_studys_version_only(monkeypatch):
     assert {f: scale.family_study(f) for f in scale.FAMILIES} == {
         "suppression": "suppression", "alignment": "alignment", "alignment_reference": "alignment",
         "alignment_sweeps": "alignment", "gated": "gated"}
+    assert all(scale.MEASURES[f].__module__ == f"sae_failures.studies.{scale.family_study(f)}.lengths"
+               for f in scale.FAMILIES)  # measured by the study whose version keys it
     before = {f: scale.family_key(smoke, f) for f in scale.FAMILIES}
     assert before["alignment"] == before["alignment_sweeps"] != before["gated"]
     monkeypatch.setattr("sae_failures.studies.gated.VERSION", 2)

@@ -142,18 +142,19 @@ def main(argv: list[str] | None = None) -> int:
         load_model(OFFLINE_MODEL)
         print(f"offline model ready; Brown corpus: {len(brown_documents())} documents")
     elif args.command == "pins":
-        from sae_failures.runs.pins import check_pins, smoke_numbers, write_pins
+        from sae_failures.runs.pins import check_pins, rejudge_problems, smoke_numbers, write_pins
 
         numbers = smoke_numbers()
         if args.write:
             print(f"pinned {len(numbers)} studies' smoke numbers in {write_pins(numbers)}")
             return 0
-        problems = check_pins(numbers)
+        problems = check_pins(numbers) + rejudge_problems()
         for line in problems:
             print(f"pins: {line}", file=sys.stderr)
         if problems:
             return 1
-        print(f"pins: every study's smoke numbers match its pins ({len(numbers)} studies)")
+        print(f"pins: every study's smoke numbers match its pins ({len(numbers)} studies), and every recorded "
+              "claim is judged the same again from its inputs")
     elif args.command == "bench":
         from sae_failures.runs.bench import report
 

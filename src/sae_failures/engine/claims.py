@@ -5,17 +5,28 @@ measured, the paper's number and the verdict, under a rule fixed in the code. A 
 claims cell only adds them to a ``ClaimsTable``, one row per claim ID of ``claims.md``, and writes
 ``figures/<profile>/<notebook>/claims.json``; ``assemble`` joins every notebook's file
 into ``figures/<profile>/CLAIMS.md``.
+
+A verdict function marked ``@rule`` records what it read (``Claim.inputs``, through
+``codec``) and its own name (``Claim.rule``), so a recorded claim is judged again by the rule
+as the code has it now (``rejudge``): changing a threshold re-reads the records of long runs
+instead of recomputing them.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import importlib
+import inspect
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from sae_failures.engine.codec import decode, encode
 from sae_failures.engine.paths import atomic_write_text, figures_dir
 from sae_failures.engine.provenance import library_versions, now_iso, run_commit
 
@@ -40,6 +51,37 @@ class Claim:
     notes: str = ""
     seeds: str = ""  # in how many seeds the claim held, with its interval (``seeds.SeedCount``)
     more_training: str = ""  # decided or not over longer training (``seeds.Decision``)
+    rule: str = ""  # the verdict function that judged it (``@rule``), as module.name
+    inputs: dict[str, Any] | None = None  # what that function read, encoded (``codec``)
+
+
+SHOWN = ("id", "statement", "paper_value", "measured", "verdict", "evidence", "notes", "seeds", "more_training")
+RULE_FIELDS = ("rule", "inputs")
+JUDGED = ("statement", "paper_value", "measured", "verdict", "evidence", "notes")  # what ``rejudge`` renews  # how a claim was judged: kept in claims.json, not shown or compared
+
+
+def rule(judge: Callable[..., Claim]) -> Callable[..., Claim]:
+    """Mark a verdict function: the claims it returns carry its name and its encoded arguments."""
+    signature = inspect.signature(judge)
+
+    @functools.wraps(judge)
+    def judged(*args: Any, **kwargs: Any) -> Claim:
+        arguments = signature.bind(*args, **kwargs).arguments
+        made = judge(*args, **kwargs)
+        return dataclasses.replace(made, rule=f"{judge.__module__}.{judge.__qualname__}", inputs=encode(dict(arguments)))
+
+    return judged
+
+
+def rejudge(claim: dict[str, Any]) -> dict[str, Any]:
+    """``claim`` (as claims.json holds it) judged again by its rule as the code has it now, from
+    the inputs it recorded; a claim recorded without them is returned as it is."""
+    if not claim.get("rule"):
+        return claim
+    module, _, name = claim["rule"].rpartition(".")
+    judge = getattr(importlib.import_module(module), name)
+    again = asdict(judge(**decode(claim["inputs"])))
+    return {**claim, **{k: again[k] for k in JUDGED if k in claim}}
 
 
 @dataclass
@@ -53,14 +95,16 @@ class ClaimsTable:
     claims: list[Claim] = field(default_factory=list)
 
     def record(self, id: str, statement: str, paper_value: Any, measured: Any, verdict: str,
-               evidence: str = "", notes: str = "", seeds: str = "", more_training: str = "") -> Claim:
+               evidence: str = "", notes: str = "", seeds: str = "", more_training: str = "", rule: str = "",
+               inputs: dict[str, Any] | None = None) -> Claim:
         if verdict not in VERDICTS:
             raise ValueError(f"Unknown verdict {verdict!r}. Valid verdicts: {', '.join(VERDICTS)}.")
         if verdict == "not_attempted" and not notes:
             raise ValueError(f"{id}: a not_attempted claim needs the reason in `notes`.")
         if any(c.id == id for c in self.claims):
             raise ValueError(f"Claim {id} is already recorded in {self.notebook}.")
-        claim = Claim(id, statement, str(paper_value), str(measured), verdict, evidence, notes, seeds, more_training)
+        claim = Claim(id, statement, str(paper_value), str(measured), verdict, evidence, notes, seeds, more_training,
+                      rule, inputs)
         self.claims.append(claim)
         return claim
 
@@ -70,7 +114,8 @@ class ClaimsTable:
             self.record(**asdict(c))
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame([asdict(c) for c in self.claims])
+        """The table as a reader sees it (what each rule read stays in claims.json)."""
+        return pd.DataFrame([{k: getattr(c, k) for k in SHOWN} for c in self.claims])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -153,7 +198,8 @@ OPTIONAL_FIELDS = ("seeds", "more_training")  # Claim fields added later: empty 
 def compare_runs(before: Path, after: Path) -> list[str]:
     """One line per notebook: whether two runs' claims.json agree apart from when and at which
     commit they were made, and, where not, which claims or setup entries differ. A claim
-    field added later (``OPTIONAL_FIELDS``) that is empty counts as absent."""
+    field added later (``OPTIONAL_FIELDS``) that is empty counts as absent; how a claim was
+    judged (``RULE_FIELDS``: the rule and what it read) is not compared, what it found is."""
     lines = []
     for path in sorted(Path(before).glob("*/claims.json")):
         other = Path(after) / path.parent.name / "claims.json"
@@ -167,7 +213,8 @@ def compare_runs(before: Path, after: Path) -> list[str]:
         if a == b:
             lines.append(f"{path.parent.name}: identical apart from {', '.join(PROVENANCE_KEYS)}")
             continue
-        claims_a, claims_b = ({c["id"]: {k: v for k, v in c.items() if k not in OPTIONAL_FIELDS or v}
+        claims_a, claims_b = ({c["id"]: {k: v for k, v in c.items()
+                                         if k not in RULE_FIELDS and (k not in OPTIONAL_FIELDS or v)}
                                for c in d["claims"]} for d in (a, b))
         if claims_a == claims_b and a["setup"] == b["setup"] and {**a, "claims": 0} == {**b, "claims": 0}:
             lines.append(f"{path.parent.name}: identical apart from {', '.join(PROVENANCE_KEYS)}")

@@ -9,9 +9,12 @@ from sae_failures.engine.specs import SAESpec
 
 
 def row(claim: Claim, seed: int, tokens: int, quantity: float, heldout_ev: float) -> dict:
+    """One claim at one budget: its number, its verdict, and how it was judged (``claims.rejudge``
+    judges it again under the rules of the code that reads it)."""
     return {"claim": claim.id, "seed": seed, "tokens": tokens, "quantity": float(quantity),
             "verdict": claim.verdict, "measured": claim.measured, "heldout_ev": float(heldout_ev),
-            "statement": claim.statement, "paper_value": claim.paper_value}
+            "statement": claim.statement, "paper_value": claim.paper_value, "rule": claim.rule,
+            "inputs": claim.inputs}
 
 
 def scaled_tokens(budget: int, ratio: float, batch_size: int) -> int:

@@ -18,6 +18,10 @@ and notes and the notebook's setup (``figures/smoke/<notebook>/claims.json``), a
 its training-length families (``results/smoke/lengths/<family>/seed<s>.json``), bit for bit.
 Pins are made on one kind of CPU; floating-point results may differ on another, so the CPU is
 pinned too and a run elsewhere is told to re-pin rather than compared.
+
+The same run checks that every claim a ``@rule`` judged is judged the same again from the
+inputs it recorded (``claims.rejudge``): what lets a changed threshold re-read the records
+must reproduce them exactly first.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from sae_failures.engine.claims import JUDGED, rejudge
 from sae_failures.engine.paths import REPO_ROOT, atomic_write_text, figures_dir
 from sae_failures.runs import records
 from sae_failures.studies import STUDIES, notebook_study
@@ -132,4 +137,22 @@ def check_pins(numbers: dict[str, dict[str, Any]], path: Path = PINS_FILE) -> li
             problems.append(f"{study}: its smoke numbers moved ({', '.join(moved)}) under the same versions: "
                             f"bump VERSION in sae_failures/studies/{study}/__init__.py (this stales its records), "
                             "or engine.VERSION if every study moved, then run `make pin`")
+    return problems
+
+
+def rejudge_problems(figures: Path | None = None, results: Path | None = None) -> list[str]:
+    """One line per recorded claim (the smoke run's claims.json files and length records) that its
+    rule, given the inputs it recorded, judges otherwise than it was recorded."""
+    figures = figures or figures_dir(PIN_PROFILE)
+    results = results or records.records_dir(PIN_PROFILE)
+    recorded = [(f"{p.parent.name} {c['id']}", c) for p in sorted(figures.glob("[0-9][0-9]_*/claims.json"))
+                for c in json.loads(p.read_text())["claims"]]
+    recorded += [(f"{p.parent.name}/{p.stem} {r['claim']} at {r['tokens']:,}", r)
+                 for p in sorted(results.glob("lengths/*/seed*.json")) for r in json.loads(p.read_text())["result"]]
+    problems = []
+    for where, claim in recorded:
+        again = rejudge(claim)
+        differs = [k for k in JUDGED if k in claim and again[k] != claim[k]]
+        if differs:
+            problems.append(f"{where}: judged again from its recorded inputs, its {', '.join(differs)} differ")
     return problems

@@ -26,6 +26,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from sae_failures.engine.cache import CacheCorruptedError, ensure_entry
+from sae_failures.engine.claims import rejudge
 from sae_failures.engine.paths import data_dir
 from sae_failures.engine.seeds import SeedCount
 from sae_failures.profiles import LM_NOTEBOOKS, Profile, get_profile
@@ -97,7 +98,9 @@ def lm_notebooks(selected: Sequence[str] | None = None) -> list[Path]:
 
 
 def seed_outcomes(profile: str, seeds: Sequence[int], selected: Sequence[str] | None = None) -> pd.DataFrame:
-    """One row per (claim, seed): the notebook, its verdict and what it measured, running what is missing."""
+    """One row per (claim, seed): the notebook, its verdict and what it measured, running what is
+    missing. Each claim is judged by the rules now (``claims.rejudge``): a changed threshold
+    re-reads the records."""
     chosen = lm_notebooks(selected)
     if not chosen:
         raise ValueError(f"No language-model notebook among {list(selected or [])}. Valid: {', '.join(LM_NOTEBOOKS)}.")
@@ -106,7 +109,7 @@ def seed_outcomes(profile: str, seeds: Sequence[int], selected: Sequence[str] | 
         data = run_seed(nb, profile, seed)
         rows += [{"claim": c["id"], "seed": seed, "notebook": nb.stem, "verdict": c["verdict"],
                   "measured": c["measured"], "statement": c["statement"], "paper_value": c["paper_value"],
-                  "git_commit": data["git_commit"]} for c in data["claims"]]
+                  "git_commit": data["git_commit"]} for c in map(rejudge, data["claims"])]
     return pd.DataFrame(rows).set_index(["claim", "seed"])
 
 

@@ -20,7 +20,7 @@ from sae_lens.saes.standard_sae import StandardTrainingSAE, StandardTrainingSAEC
 
 from sae_failures.engine.activations import ActivationStore
 from sae_failures.engine.calibration import calibrate_all
-from sae_failures.engine.claims import Claim, verdict
+from sae_failures.engine.claims import Claim, rule, verdict
 from sae_failures.engine.devices import to_numpy
 from sae_failures.engine.metrics import (
     alignment_scores,
@@ -327,6 +327,7 @@ def one_point_error(toys: pd.DataFrame) -> float:
     return float((perfect.alignment - 1).abs().max()) if len(perfect) else float("nan")
 
 
+@rule
 def ab1(toys: pd.DataFrame) -> Claim:
     n_perfect, error = int(toys.perfect.sum()), one_point_error(toys)
     return Claim("AB-1", "2-d, 1-latent ReLU autoencoder, no biases or penalty, one point: a = 1 when it reconstructs perfectly",
@@ -340,6 +341,7 @@ def ab2_bimodal(modes: pd.DataFrame) -> dict[str, bool]:
             for name, r in modes.iterrows()}
 
 
+@rule
 def ab2(modes: pd.DataFrame) -> Claim:
     ok = ab2_bimodal(modes)
     return Claim("AB-2", "Alignment scores are bimodal (modes near 0 and 1) for standard, TopK, Gated and JumpReLU SAEs",
@@ -351,6 +353,7 @@ def ab2(modes: pd.DataFrame) -> Claim:
                  notes="bimodal in: " + (", ".join(n for n, held in ok.items() if held) or "none"))
 
 
+@rule
 def ab3(membership: pd.DataFrame) -> Claim:
     m = membership.loc["standard"]
     return Claim("AB-3", "The low mode holds the dead and rarely-active latents",
@@ -365,18 +368,21 @@ def ab3(membership: pd.DataFrame) -> Claim:
                      f"low mode {r.low_mode_inactive:.0%} dead/rare" for n, r in membership.drop(index="standard").iterrows()))
 
 
-def ab4(table: pd.DataFrame, reference_width: int) -> Claim:
-    pearson, pearson_live = mcs_pearson(table)
+@rule
+def ab4(pearson: float, pearson_live: float, reference_width: int) -> Claim:
+    """``pearson``, ``pearson_live``: ``mcs_pearson`` of the latent table."""
     return Claim("AB-4", "Alignment correlates with the MCS to a larger SAE's dictionary", "Pearson 0.65",
                  f"Pearson {pearson:.2f} (live latents: {pearson_live:.2f}), reference {reference_width} latents",
                  verdict(pearson > AB4_PEARSON, partially=pearson > 0), evidence="ab4_alignment_vs_mcs.png")
 
 
+@rule
 def ab5() -> Claim:
     return Claim("AB-5", "Autointerpretability correlates with alignment", "Pearson 0.32", "not measured",
                  "not_attempted", notes="needs an LLM judge for autointerpretability scores; none is available offline")
 
 
+@rule
 def ab11() -> Claim:
     return Claim("AB-11", "Aligned training beats standard training at spurious-correlation removal (SAEBench SCR, 65K latents)",
                  "better on Pythia-160M; on Gemma-2-2B comparable at small L0, better at larger L0", "not measured",
@@ -385,6 +391,7 @@ def ab11() -> Claim:
                        "latents: the paper tier's work, not implemented here; offline there is no such dataset")
 
 
+@rule
 def ab6(deviation: float, n_snapshots: int, parameters: dict[str, int], width: int) -> Claim:
     fewer = parameters["standard"] - parameters["aligned"]
     return Claim("AB-6", "Aligned training keeps every a_i = 1 throughout training, with fewer parameters",
@@ -393,6 +400,7 @@ def ab6(deviation: float, n_snapshots: int, parameters: dict[str, int], width: i
                  verdict(deviation < AB6_TOLERANCE and fewer == width))
 
 
+@rule
 def ab7(sweep: pd.DataFrame, init_check: pd.DataFrame | None, n_eval_tokens: int) -> Claim:
     """``init_check``: the decoder-init diagnostic (``init_norm_check``), reported in the notes, or None."""
     dead = sweep.groupby(["width", "variant"]).n_dead.apply(list).unstack()
@@ -408,6 +416,7 @@ def ab7(sweep: pd.DataFrame, init_check: pd.DataFrame | None, n_eval_tokens: int
                  notes=f"dead = never active on {n_eval_tokens:,} held-out tokens{diagnostic}")
 
 
+@rule
 def ab8(comparison: pd.DataFrame) -> Claim:
     return Claim("AB-8", "Aligned training is a Pareto improvement in explained variance and CE loss recovered vs L0",
                  "improvement at 4 sparsities x 3 sizes",
@@ -418,6 +427,7 @@ def ab8(comparison: pd.DataFrame) -> Claim:
                  evidence="ab7_ab8_standard_vs_aligned.png")
 
 
+@rule
 def ab9(topk_gain: pd.DataFrame) -> Claim:
     ks = topk_gain.index
     k_lo, k_hi = min(ks), max(ks)
@@ -431,6 +441,7 @@ def ab9(topk_gain: pd.DataFrame) -> Claim:
                  evidence="ab9_topk_vs_aligned_topk.png")
 
 
+@rule
 def ab10(by_checkpoint: pd.DataFrame) -> Claim:
     first, last = by_checkpoint.iloc[0], by_checkpoint.iloc[-1]
     return Claim("AB-10", "Bimodality emerges during training: the histogram starts unimodal and splits",

@@ -57,7 +57,8 @@ def alignment_reference_lengths(settings: Profile, seed: int) -> list[dict]:
         ev = reconstruction_metrics(standard[b], x_eval)["explained_variance"]
         latents = alignment.latent_table(standard[b], x_eval).assign(
             mcs=alignment.max_cosine_similarity(standard[b].W_dec, wide[b].W_dec))
-        rows.append(row(alignment.ab4(latents, reference.width), seed, b, alignment.mcs_pearson(latents)[0], ev))
+        pearson, pearson_live = alignment.mcs_pearson(latents)
+        rows.append(row(alignment.ab4(pearson, pearson_live, reference.width), seed, b, pearson, ev))
     return rows
 
 

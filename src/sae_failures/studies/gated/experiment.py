@@ -17,7 +17,7 @@ import torch
 from sae_lens import SAE
 
 from sae_failures.engine.calibration import calibrate_all, describe
-from sae_failures.engine.claims import Claim, verdict
+from sae_failures.engine.claims import Claim, rule, verdict
 from sae_failures.engine.frontiers import compare_variants, gain_at_matched_l0, l0_ratios
 from sae_failures.engine.metrics import EVAL_BATCH
 from sae_failures.engine.sites import SiteData
@@ -290,6 +290,7 @@ def ablation_readout(ablations: pd.DataFrame) -> AblationReadout:
                            ablations[ablations.variant == RESCALE_SHIFT].gamma)
 
 
+@rule
 def gs1(checks: pd.DataFrame) -> Claim:
     holds = bool((checks.max_difference_elsewhere < GS1_MAX_DIFFERENCE).all()
                  and (checks.max_gate_at_mismatch < GS1_MAX_TIE_GATE).all())
@@ -305,6 +306,7 @@ def shrinkage_error(table: pd.DataFrame) -> float:
                      (table["gated trained"] - table["gated analytic"]).abs().max()))
 
 
+@rule
 def gs2(table: pd.DataFrame) -> Claim:
     error = shrinkage_error(table)
     return Claim("GS-2", "1-d, lambda = 1, x = 1: baseline reconstructs 1/2, Gated 1", "1/2 and 1 (analytic)",
@@ -321,6 +323,7 @@ def variant_gammas(results: pd.DataFrame, variant: str, label: str | None = None
     return (mine if label is None else mine[mine.site == label]).gamma
 
 
+@rule
 def gs3(results: pd.DataFrame, labels: list[str]) -> Claim:
     baseline = {label: variant_gammas(results, "baseline", label) for label in labels}
     gated = {label: variant_gammas(results, "Gated", label) for label in labels}
@@ -341,6 +344,7 @@ def frontier_comparison(results: pd.DataFrame) -> pd.DataFrame:
     return compare_variants(results, "Gated", "baseline", ["ce_loss_recovered"], by="site")
 
 
+@rule
 def gs4(results: pd.DataFrame) -> Claim:
     comparison = frontier_comparison(results)
     return Claim("GS-4", "Gated SAEs are a Pareto improvement in (L0, CE loss recovered) at equal compute, at every site",
@@ -353,6 +357,7 @@ def gs4(results: pd.DataFrame) -> Claim:
                      f"{label}: {g.ce_zero.iloc[0] - g.ce_clean.iloc[0]:.3f}" for label, g in results.groupby("site")))
 
 
+@rule
 def gs5(ratios: dict[str, pd.Series]) -> Claim:
     medians = median_l0_ratio(ratios)
     half = len(ratios) / 2
@@ -362,6 +367,7 @@ def gs5(ratios: dict[str, pd.Series]) -> Claim:
                  evidence="gs4_pareto_by_site.png", notes="median over Gated frontier points inside the baseline's range")
 
 
+@rule
 def gs6(readout: AblationReadout, site: str) -> Claim:
     gains = readout.gains
     parts = {"decoder through aux hurts": gains["decoder trained through aux"] > 0,
@@ -374,6 +380,7 @@ def gs6(readout: AblationReadout, site: str) -> Claim:
                  notes=f"site {site}; held: " + (", ".join(k for k, v in parts.items() if v) or "none"))
 
 
+@rule
 def gs7(readout: AblationReadout, site: str) -> Claim:
     gamma, gain, gated_gain = readout.rescale_shift_gamma, readout.rescale_shift_gain, readout.gated_gain
     fraction = gain / gated_gain if gated_gain > 0 else float("nan")
@@ -385,6 +392,7 @@ def gs7(readout: AblationReadout, site: str) -> Claim:
                  evidence="gs6_gs7_ablations.png", notes=f"site {site}")
 
 
+@rule
 def gs8() -> Claim:
     return Claim("GS-8", "Gated and baseline latents are about equally interpretable (double-blind rating)",
                  "comparable (Pythia-2.8B, Gemma-7B)", "not measured", "not_attempted",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sae_failures.engine.claims import Claim, verdict
+from sae_failures.engine.claims import Claim, rule, verdict
 from sae_failures.engine.sites import SiteData, site_setup
 from sae_failures.engine.specs import SAESpec
 from sae_failures.engine.splicing import CELosses
@@ -18,6 +18,7 @@ from sae_failures.profiles import Profile
 QS1_RECOVERED, QS1_PARTLY_RECOVERED = 0.8, 0.5
 
 
+@rule
 def qs1(ce: CELosses, rec: dict[str, float]) -> Claim:
     return Claim("QS-1", "A standard SAE trained on a real LM on a CPU recovers most of the CE loss",
                  "(ours) CE recovered > 0.8",
@@ -26,6 +27,7 @@ def qs1(ce: CELosses, rec: dict[str, float]) -> Claim:
                  evidence="quickstart_sae.png")
 
 
+@rule
 def qs2(rec: dict[str, float]) -> Claim:
     return Claim("QS-2", "The L1 penalty shrinks reconstructions: L2 ratio < 1 (see notebook 01, FS-2)",
                  "< 1 (Wright & Sharkey)", f"L2 ratio {rec['l2_ratio']:.3f}, gamma {rec['gamma']:.3f}",

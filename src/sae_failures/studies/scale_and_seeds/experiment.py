@@ -32,7 +32,7 @@ from typing import Any
 
 import pandas as pd
 
-from sae_failures.engine.claims import Claim
+from sae_failures.engine.claims import Claim, rejudge
 from sae_failures.engine.devices import resolve_device
 from sae_failures.engine.seeds import Decision, SeedCount, TrainingTrend, tokens_label
 from sae_failures.profiles import Profile
@@ -85,6 +85,8 @@ LENGTH_CLAIMS: dict[str, LengthClaim] = {
 }
 
 
+FAMILY_STUDIES = {"suppression": "suppression", "alignment": "alignment", "alignment_reference": "alignment",
+                  "alignment_sweeps": "alignment", "gated": "gated"}
 MEASURES: dict[str, Callable[[Profile, int], list[dict]]] = {
     "suppression": suppression_family.suppression_lengths, "alignment": alignment_family.alignment_lengths,
     "alignment_reference": alignment_family.alignment_reference_lengths,
@@ -100,9 +102,9 @@ def on_this_machine(settings: Profile) -> Profile:
 
 def family_study(family: str) -> str:
     """The study whose ``lengths`` module measures ``family`` (its records carry that study's key)."""
-    if family not in MEASURES:
+    if family not in FAMILY_STUDIES:
         raise ValueError(f"Unknown family {family!r}. Valid: {', '.join(FAMILIES)}.")
-    return MEASURES[family].__module__.split(".")[2]
+    return FAMILY_STUDIES[family]
 
 
 def family_key(settings: Profile, family: str) -> str:
@@ -112,10 +114,12 @@ def family_key(settings: Profile, family: str) -> str:
 
 def family_results(settings: Profile, family: str, seed: int) -> list[dict]:
     """One family's rows (claim, seed, tokens, quantity, verdict, ...) at one seed: from its
-    record (``records``), else measured now and recorded."""
+    record (``records``), else measured now and recorded; each judged by the rules now
+    (``claims.rejudge``), so a changed threshold re-reads the record."""
     settings = on_this_machine(settings)
-    return records.recorded("lengths", settings, family, seed, family_study(family),
+    rows = records.recorded("lengths", settings, family, seed, family_study(family),
                             lambda: MEASURES[family](settings, seed))
+    return [rejudge(r) for r in rows]
 
 
 def parts(settings: Profile) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from sae_lens.training.sae_trainer import SAETrainer
 
 from sae_failures.engine import saes
 from sae_failures.engine.activations import ActivationStore
-from sae_failures.engine.claims import Claim, verdict
+from sae_failures.engine.claims import Claim, rule, verdict
 from sae_failures.engine.devices import to_numpy
 from sae_failures.engine.metrics import latent_firing
 from sae_failures.engine.sites import SiteData
@@ -271,6 +271,7 @@ def row_cosines(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
     return to_numpy((a / a.norm(dim=1, keepdim=True) * b / b.norm(dim=1, keepdim=True)).sum(1))
 
 
+@rule
 def fs1(toy: pd.DataFrame) -> Claim:
     error, spread = single_feature_errors(toy)
     return Claim("FS-1", "Single binary feature: learned activation = m - c d / 2, independent of p; m < c d / 2 dies",
@@ -278,6 +279,7 @@ def fs1(toy: pd.DataFrame) -> Claim:
                  verdict(error < FS1_MAX_ERROR and spread < FS1_MAX_SPREAD), evidence="fs1_single_feature.png")
 
 
+@rule
 def fs2(ratio: pd.DataFrame) -> Claim:
     base = ratio["Original"]
     return Claim("FS-2", "Base SAEs' L2 ratio is below 1 at every layer", "< 1 at all but the last layer (Pythia-70m)",
@@ -286,6 +288,7 @@ def fs2(ratio: pd.DataFrame) -> Claim:
                  evidence="fs2_fs3_l2_ratio.png")
 
 
+@rule
 def fs3(ratio: pd.DataFrame) -> Claim:
     closer, side = moves_towards_one(ratio), list(DECODER_SIDE)
     return Claim("FS-3", "Scale, Decoder and Unrotated Decoder move the L2 ratio towards 1 at every layer; a gap remains",
@@ -295,6 +298,7 @@ def fs3(ratio: pd.DataFrame) -> Claim:
                  evidence="fs2_fs3_l2_ratio.png")
 
 
+@rule
 def fs4(l0: pd.DataFrame, convergence: pd.DataFrame) -> Claim:
     blowup, decoder_change = l0_changes(l0)
     drastic = bool((blowup >= FS4_BLOWUP).all().all())
@@ -307,6 +311,7 @@ def fs4(l0: pd.DataFrame, convergence: pd.DataFrame) -> Claim:
                                  f"{convergence[m].abs().max():.1%} over the last fifth" for m in ENCODER_METHODS))
 
 
+@rule
 def fs5(frac_mean: pd.DataFrame, finetune_tokens: int, convergence: pd.DataFrame) -> Claim:
     return Claim("FS-5", "Fractional MSE / perplexity-gap reduction (mean over layers); Decoder helps, Baseline ~ 0, Scale helps",
                  "Decoder: 9% MSE, 24% perplexity gap",
@@ -319,14 +324,18 @@ def fs5(frac_mean: pd.DataFrame, finetune_tokens: int, convergence: pd.DataFrame
                        f"{convergence[list(DECODER_SIDE)].abs().max().max():.1%} over the last fifth")
 
 
-def fs6(cosines: dict[int, np.ndarray]) -> Claim:
-    mean_cos = float(np.mean([c.mean() for c in cosines.values()]))
+@rule
+def fs6(mean_cosines: dict[int, float]) -> Claim:
+    """``mean_cosines``: per layer, the mean cosine of each decoder row before and after (``row_cosines``)."""
+    mean_cos = float(np.mean(list(mean_cosines.values())))
     return Claim("FS-6", "Decoder fine-tuning barely rotates latents (mean cosine before/after)", "0.983",
                  f"{mean_cos:.3f} (mean over layers)", verdict(mean_cos > FS6_COSINE), evidence="fs6_decoder_cosine.png")
 
 
-def fs7(scales: ScaleAnalysis, layer: int) -> Claim:
-    sc = scales.scale_correlations
+@rule
+def fs7(scale_correlations: dict[str, float], layer: int) -> Claim:
+    """``scale_correlations``: ``ScaleAnalysis.scale_correlations`` at ``layer``."""
+    sc = scale_correlations
     return Claim("FS-7", "Learned scale anti-correlates with activation strength; its correlation with frequency is not zero",
                  "direction only (values lost)",
                  f"layer {layer}: Pearson s~strength {sc['pearson_strength']:.2f}, s~freq {sc['pearson_frequency']:.2f}; "
@@ -336,8 +345,10 @@ def fs7(scales: ScaleAnalysis, layer: int) -> Claim:
                  evidence="fs7_fs8_scale_vs_frequency_strength.png")
 
 
-def fs8(scales: ScaleAnalysis) -> Claim:
-    sc, ac = scales.scale_correlations, scales.additive_correlations
+@rule
+def fs8(scale_correlations: dict[str, float], additive_correlations: dict[str, float]) -> Claim:
+    """The two correlation sets of a ``ScaleAnalysis``."""
+    sc, ac = scale_correlations, additive_correlations
     return Claim("FS-8", "The additive change in mean activation depends much less on strength than the scale does",
                  "direction only (values lost)",
                  f"Pearson additive~strength {ac['pearson_strength']:.2f} vs s~strength {sc['pearson_strength']:.2f}; "
@@ -346,6 +357,7 @@ def fs8(scales: ScaleAnalysis) -> Claim:
                  evidence="fs7_fs8_scale_vs_frequency_strength.png")
 
 
+@rule
 def fs9(jumps: dict[int, tuple[float, float, int]]) -> Claim:
     """``jumps``: per layer, (frequency above the jump, jump in decades, never-active latents)."""
     big = sum(size > FS9_JUMP_DECADES for _, size, _ in jumps.values())

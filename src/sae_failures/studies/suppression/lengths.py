@@ -48,7 +48,7 @@ def suppression_lengths(settings: Profile, seed: int) -> list[dict]:
         rows.append(row(suppression.fs4(l0, convergence), seed, b, blowup.min().min(), ev))
         scales = suppression.analyse_scales(bases[b], tuned["Decoder"], x_eval)
         gap8 = abs(scales.additive_correlations["pearson_strength"]) - abs(scales.scale_correlations["pearson_strength"])
-        rows.append(row(suppression.fs8(scales), seed, b, gap8, ev))
+        rows.append(row(suppression.fs8(scales.scale_correlations, scales.additive_correlations), seed, b, gap8, ev))
         frequency = suppression.latent_stats(bases[b], x_eval).frequency
         above, jump = suppression.frequency_jump(frequency)
         rows.append(row(suppression.fs9({layer: (above, jump, int((frequency == 0).sum()))}), seed, b, jump, ev))
