@@ -40,8 +40,8 @@ PIN_PROFILE = "smoke"
 PINS_FILE = REPO_ROOT / "tests" / "pins" / f"{PIN_PROFILE}.json"
 CLAIM_FIELDS = ("measured", "verdict", "notes")
 ROW_FIELDS = ("claim", "seed", "tokens", "quantity", "verdict", "measured", "heldout_ev")
-# what differs between runs of the same code and is not a number a study computed
-SETUP_LEFT_OUT = ("libraries",)
+# provenance, not numbers: what differs between runs of the same code (versions are pinned apart)
+SETUP_LEFT_OUT = ("libraries", "seed_run_commits")
 
 
 def machine() -> str:
