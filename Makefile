@@ -65,7 +65,7 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 nbval: $(STAMP)
-	rm -f figures/smoke/[0-9][0-9]_*/claims.json  # the pins read this run's claims, not an earlier run's
+	rm -rf figures/smoke/[0-9][0-9]_*/claims.json results/smoke  # the pins read this run's numbers, not an earlier run's
 	SAE_FAILURES_PROFILE=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider notebooks/
 
 # after nbval: did the smoke numbers move only where a study's version says so? (runs.pins)

@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from sae_failures.engine.devices import to_numpy
+
 TAG = "$type"
 
 
@@ -31,7 +33,7 @@ def encode(obj: Any) -> Any:
         items = [encode(x) for x in obj.ravel().tolist()] if obj.dtype == object else obj.ravel().tolist()
         return {TAG: "ndarray", "dtype": str(obj.dtype), "shape": list(obj.shape), "items": items}
     if isinstance(obj, torch.Tensor):
-        return {TAG: "tensor", "array": encode(obj.detach().cpu().numpy())}
+        return {TAG: "tensor", "array": encode(to_numpy(obj))}
     if isinstance(obj, tuple):
         return {TAG: "tuple", "items": [encode(x) for x in obj]}
     if isinstance(obj, list):
