@@ -68,8 +68,9 @@ def get_saes(specs: Mapping[K, Spec], stores: BatchSource | Sequence[BatchSource
     batches (activations, batch size, seed) share one pass over the data, one forward pass
     per batch when their store is a stream. ``stores``: the store, or stores, holding the
     specs' activations (each spec takes the one whose ``spec`` matches; default: the stored
-    ones). Fresh SAEs train before the fine-tunes that may start from them. Each SAE equals
-    the one ``get_sae`` alone would train. Under torchrun each rank trains its share of the
+    ones). Fresh SAEs train before the fine-tunes that may start from them. Each
+    language-model SAE equals the one ``get_sae`` alone would train (a toy SAE, up to the float
+    rounding of the stacked computation). Under torchrun each rank trains its share of the
     groups (``distributed``)."""
     toys = [s for s in dict.fromkeys(specs.values()) if isinstance(s, ToyRun)]
     for group in toy_groups([run for run in toys if not run.path().exists()]):
