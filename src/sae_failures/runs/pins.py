@@ -26,6 +26,7 @@ must reproduce them exactly first.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 from pathlib import Path
@@ -45,10 +46,18 @@ SETUP_LEFT_OUT = ("libraries", "seed_run_commits")
 
 
 def machine() -> str:
-    """The CPU kind numbers were computed on: architecture and the vector kernels torch uses."""
+    """The CPU kind numbers were computed on: architecture, the vector kernels torch uses, and
+    the processor's vendor, family, model and stepping (two hosts with the same kernels have
+    given different bf16 harvests)."""
     import torch
 
-    return f"{platform.machine()} {torch.backends.cpu.get_cpu_capability()}"
+    fields = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    cpu = "-".join(fields.get(k, "?") for k in ("vendor_id", "cpu family", "model", "stepping"))
+    return f"{platform.machine()} {torch.backends.cpu.get_cpu_capability()} {cpu}"
 
 
 def _family_studies() -> dict[str, str]:
