@@ -170,3 +170,28 @@ def test_a_notebook_is_started_by_its_study_and_closed_with_one_call(tmp_data):
     written = json.loads((tmp_data / "figures" / "smoke" / "04_gated_sae_pareto" / "claims.json").read_text())
     assert written["model"] == "toy" and written["setup"]["layer"] == 3 and written["claims"][0]["id"] == "GS-8"
     assert list(frame.id) == ["GS-8"]
+
+
+def test_printed_paths_name_no_machine(tmp_path, monkeypatch):
+    from sae_failures.engine.paths import REPO_ROOT, shown
+
+    monkeypatch.setenv("SAE_FAILURES_DATA", str(tmp_path / "cache"))
+    assert shown(REPO_ROOT / "notebooks" / "00_quickstart.ipynb") == "notebooks/00_quickstart.ipynb"
+    assert shown(tmp_path / "cache" / "activations" / "m") == "$SAE_FAILURES_DATA/activations/m"
+    assert shown(tmp_path / "elsewhere" / "f.txt") == "f.txt"
+
+
+def test_executed_notebooks_keep_repository_paths_in_their_metadata(tmp_path):
+    import nbformat
+
+    from sae_failures.engine.paths import REPO_ROOT
+    from sae_failures.runs.execute import relative_papermill_paths
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["papermill"] = {"input_path": "/home/someone/repo/notebooks/00_quickstart.ipynb",
+                                "output_path": "/tmp/x/.running/00_quickstart.ipynb"}
+    out = tmp_path / "00_quickstart.ipynb"
+    nbformat.write(nb, out)
+    relative_papermill_paths(out, REPO_ROOT / "notebooks" / "00_quickstart.ipynb")
+    meta = nbformat.read(out, as_version=4).metadata["papermill"]
+    assert meta["input_path"] == meta["output_path"] == "notebooks/00_quickstart.ipynb"

@@ -28,6 +28,12 @@ for notebook 05's long parts, ``results/<profile>/``.
 Importing the package registers this repository's SAE variants with sae-lens.
 """
 
-from sae_failures import variants as _variants  # noqa: F401  (registers variants)
+import warnings
+
+# In a kernel without ipywidgets (papermill, nbval) tqdm falls back to text bars and warns with
+# its install path; the text bar is what those runs want.
+warnings.filterwarnings("ignore", message="IProgress not found")
+
+from sae_failures import variants as _variants  # noqa: E402, F401  (registers variants)
 
 __version__ = "0.1.0"

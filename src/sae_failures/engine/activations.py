@@ -43,7 +43,7 @@ from sae_failures.engine.cache import (
 from sae_failures.engine.corpus import iter_texts
 from sae_failures.engine.devices import to_numpy
 from sae_failures.engine.model import document_separator_id
-from sae_failures.engine.paths import atomic_path
+from sae_failures.engine.paths import atomic_path, shown
 from sae_failures.engine.specs import ActivationSpec
 from sae_failures.profiles import Profile
 
@@ -231,7 +231,7 @@ def check_disk(needed: dict[str, int], folder: Path) -> None:
     total = sum(needed.values())
     folder.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(folder).free
-    print(f"harvest: {len(needed)} hook(s), {total / 1e9:.3g} GB to write under {folder} "
+    print(f"harvest: {len(needed)} hook(s), {total / 1e9:.3g} GB to write under {shown(folder)} "
           f"({free / 1e9:.1f} GB free)")
     if total > free:
         raise OSError(f"Not enough disk for the harvest: {total / 1e9:.3g} GB needed under {folder}, "

@@ -19,6 +19,16 @@ def data_dir() -> Path:
     return root
 
 
+def shown(path: Path) -> str:
+    """``path`` as a reader should see it in printed output: relative to the repository, or
+    to ``$SAE_FAILURES_DATA``, never this machine's absolute path."""
+    path = Path(path).resolve()
+    for root, label in ((REPO_ROOT, ""), (data_dir().resolve(), "$SAE_FAILURES_DATA/")):
+        if path.is_relative_to(root):
+            return label + str(path.relative_to(root))
+    return path.name
+
+
 def figures_dir(profile: str, notebook: str | None = None) -> Path:
     """``figures/<profile>/[<notebook>]``, created on demand."""
     root = Path(os.environ.get("SAE_FAILURES_FIGURES", REPO_ROOT / "figures"))

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sae_failures.engine.paths import REPO_ROOT
+from sae_failures.engine.paths import REPO_ROOT, shown
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 KERNEL_NAME = "python3"
@@ -44,6 +44,18 @@ def execute(notebook: Path, out: Path, parameters: dict[str, Any], figures: Path
     with figures_env(figures):
         papermill.execute_notebook(str(notebook), str(out), parameters=parameters, kernel_name=KERNEL_NAME,
                                    cwd=str(NOTEBOOK_DIR), progress_bar=True)
+    relative_papermill_paths(out, notebook)
+
+
+def relative_papermill_paths(executed: Path, source: Path) -> None:
+    """papermill records the absolute input and output paths in the notebook's metadata; keep
+    the source notebook's repository path instead, so a committed notebook names no machine."""
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    name = shown(source)
+    nb.metadata.setdefault("papermill", {}).update(input_path=name, output_path=name)
+    nbformat.write(nb, executed)
 
 
 @contextlib.contextmanager
