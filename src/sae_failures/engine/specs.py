@@ -23,7 +23,7 @@ from sae_failures.engine.paths import data_dir
 # Part of every activation key: bump when harvesting code changes what a spec produces.
 HARVEST_VERSION = 1
 # Part of every SAE key: bump when training code changes what a spec produces.
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 # SAESpec.init_from of an SAE imported from a sae-lens pretrained release.
 RELEASE_PREFIX = "release:"
 # The canonical standard SAE's L1 (notebooks 00 and 01; see ``standard_spec``).

@@ -4,7 +4,7 @@
 activations so that E||x|| = sqrt(d) (sae-lens's ``ActivationScaler``: sparsity
 coefficients then mean the same across layers and models), starts b_dec at the data mean,
 and runs sae-lens's ``SAETrainer`` step by step (Adam, gradient clipping, coefficient
-warm-up, dead-latent tracking). The scale is folded back into the weights at the end, so
+warm-up, dead-latent tracking), its step fused and, for long runs, compiled (``step``). The scale is folded back into the weights at the end, so
 the SAE works on raw activations. The data come from a ``BatchSource``: the on-disk
 ``activations.ActivationStore`` today, a stream from the model tomorrow; the loop does not
 know which. Caching lives in ``saes``; this module writes nothing.
@@ -26,11 +26,11 @@ from sae_lens.config import SAETrainerConfig
 from sae_lens.registry import get_sae_training_class
 from sae_lens.saes.sae import TrainStepInput
 from sae_lens.training.activation_scaler import ActivationScaler
-from sae_lens.training.sae_trainer import SAETrainer
 from tqdm.auto import tqdm
 
 from sae_failures.engine.paths import atomic_path
 from sae_failures.engine.specs import SAESpec, sparsity_field
+from sae_failures.engine.step import FusedSAETrainer, compiles
 
 NORM_ESTIMATE_BATCHES = 8
 B_DEC_SAMPLE_BATCH, B_DEC_SAMPLE_BATCHES = 4096, 8  # rows averaged for b_dec's starting point
@@ -122,12 +122,12 @@ class _Run:
 
     spec: SAESpec
     sae: Any
-    trainer: SAETrainer
+    trainer: FusedSAETrainer
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def _trainer(spec: SAESpec, sae: Any, device: str) -> SAETrainer:
-    return SAETrainer(
+def _trainer(spec: SAESpec, sae: Any, device: str) -> FusedSAETrainer:
+    return FusedSAETrainer(
         SAETrainerConfig(
             total_training_samples=spec.n_tokens,
             train_batch_size_samples=spec.batch_size,
@@ -141,7 +141,7 @@ def _trainer(spec: SAESpec, sae: Any, device: str) -> SAETrainer:
             autocast=spec.autocast,
         ),
         sae,
-        iter(()),
+        compile=compiles(spec.n_steps),
     )
 
 

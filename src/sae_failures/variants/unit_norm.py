@@ -60,7 +60,8 @@ class UnitNormDecoder:
     def apply_constraints(self) -> None:
         if not self.W_dec.requires_grad:  # frozen (fine-tuning): leave it bit-for-bit alone
             return
-        self.W_dec.data /= self.W_dec.data.norm(dim=1, keepdim=True).clamp(min=1e-8)
+        # In place on the parameter (not ``.data``), so a compiled step traces it too.
+        self.W_dec.div_(self.W_dec.norm(dim=1, keepdim=True).clamp(min=1e-8))
 
     @torch.no_grad()
     def fold_activation_norm_scaling_factor(self, scaling_factor: float) -> None:
