@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from sae_failures.engine import specs as spec_module
 from sae_failures.engine.activations import spec_for
 from sae_failures.engine.paths import REPO_ROOT
 from sae_failures.engine.specs import standard_spec
@@ -24,8 +25,10 @@ from sae_failures.studies.suppression import experiment as suppression
 HOOK = "blocks.12.hook_resid_post"
 
 
-def test_cache_keys_made_before_the_package_was_split_are_found_after_it():
-    """Keys computed by the code before specs / training / saes were separate modules."""
+def test_cache_keys_made_before_the_package_was_split_are_found_after_it(monkeypatch):
+    """Keys computed by the code before specs / training / saes were separate modules, under
+    the SAE cache version they were made with (a moved module changes no key)."""
+    monkeypatch.setattr(spec_module, "CACHE_VERSION", 2)
     offline = get_profile("offline")
     train = spec_for(offline, HOOK, "train")
     assert train.key() == "99aa816fd385cba1"

@@ -14,7 +14,7 @@ warm-up, firing statistics, saved trainer state) and changes how it is computed:
 Compiled and eager steps agree to float rounding (tested for every variant the profiles
 train). Compiling costs seconds, so a run compiles only when it is long enough to gain
 (``compiles``). Which step a run takes is part of its numbers: changing ``COMPILE_MIN_STEPS``
-or what the step computes needs ``cache.SAE_CACHE_VERSION`` bumped.
+or what the step computes needs ``specs.CACHE_VERSION`` bumped.
 """
 
 from __future__ import annotations
