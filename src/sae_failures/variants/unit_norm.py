@@ -80,7 +80,9 @@ class UnitNormTrainingSAE(UnitNormDecoder, StandardTrainingSAE):
                            ) -> dict[str, torch.Tensor]:
         # Unit-norm rows and non-negative latents: the L1 is the plain sum of activations,
         # which skips sae-lens's norm weighting (a quarter of the step's non-matmul time).
-        l1 = feature_acts.sum(dim=-1).mean()
+        # Written as a 1-norm (equal for non-negative latents): compiled, ``sum`` makes the
+        # step half as fast (103 against 45 ms at d 576, w 2304, batch 2048, bf16).
+        l1 = feature_acts.norm(p=1, dim=-1).mean()
         return {"l1_loss": step_input.coefficients["l1"] * l1}
 
 
