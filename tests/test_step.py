@@ -16,7 +16,7 @@ D, W, B, STEPS = 16, 48, 128, 6
 ACTS = ActivationSpec("toy", "blocks.0.hook_resid_post", "random", "train", 2, B, "float32")
 # Every variant the profiles train, with a coefficient that makes its sparsity term matter.
 VARIANTS = [("standard", 0.5, ()), ("standard_unit_norm", 0.5, ()), ("topk", 6, ()), ("jumprelu", 0.05, ()),
-            ("gated_paper", 0.5, ()), ("aligned", 0.5, ()), ("aligned_topk", 6, ()),
+            ("gated_paper", 0.5, ()), ("gated", 0.5, ()), ("aligned", 0.5, ()), ("aligned_topk", 6, ()),
             ("scaled_finetune", 0.0, (("finetune_method", "Decoder"), ("apply_b_dec_to_input", False)))]
 
 
@@ -103,5 +103,18 @@ def test_eager_fused_trainer_matches_sae_lens_step_for_step():
         assert torch.allclose(p, q, rtol=1e-5, atol=1e-7)
 
 
-def test_long_runs_compile_and_short_ones_do_not():
-    assert fused.compiles(fused.COMPILE_MIN_STEPS) and not fused.compiles(fused.COMPILE_MIN_STEPS - 1)
+def test_long_runs_compile_and_short_ones_and_gated_saes_do_not():
+    assert fused.compiles("standard", fused.COMPILE_MIN_STEPS)
+    assert not fused.compiles("standard", fused.COMPILE_MIN_STEPS - 1)
+    assert not fused.compiles("gated_paper", 100 * fused.COMPILE_MIN_STEPS)
+
+
+@pytest.mark.parametrize("compile", [False, True], ids=["eager", "compiled"])
+def test_only_the_loss_carries_a_graph_out_of_the_step(compile):
+    """Every other output is detached: autograd would otherwise fill a batch x width zero
+    gradient for each (2 ms apiece at the offline sizes) and the backward would read them."""
+    sae, _ = _pair("standard", 0.5, ())
+    trainer = fused.FusedSAETrainer(_config(False), sae, compile=compile)
+    trainer.activation_scaler.scaling_factor = 1.0
+    out = trainer.step(_batches()[0])
+    assert not any(t.requires_grad for t in (out.sae_out, out.feature_acts, out.hidden_pre, *out.losses.values()))

@@ -141,7 +141,7 @@ def _trainer(spec: SAESpec, sae: Any, device: str) -> FusedSAETrainer:
             autocast=spec.autocast,
         ),
         sae,
-        compile=compiles(spec.n_steps),
+        compile=compiles(spec.variant, spec.n_steps),
     )
 
 

@@ -42,7 +42,7 @@ def matmul_flops_per_s(m: int, k: int, n: int, dtype: torch.dtype, repeats: int 
 # Every variant the profiles train, at the offline sizes (d 576, 4 x d wide, batch 2048).
 STEP_VARIANTS: tuple[tuple[str, float, tuple], ...] = (
     ("standard_unit_norm", 3.0, ()), ("standard", 3.0, ()), ("topk", 32, ()), ("jumprelu", 0.1, ()),
-    ("gated_paper", 3.0, ()), ("aligned", 3.0, ()),
+    ("gated_paper", 3.0, ()), ("gated", 10.0, ()), ("aligned", 3.0, ()),
     ("scaled_finetune", 0.0, (("finetune_method", "Decoder"), ("apply_b_dec_to_input", False))))
 
 # (B,d)x(d,w)-sized matmuls per step: encoder and decoder, forward and both backward products (6).
@@ -53,13 +53,13 @@ STEP_MATMULS = {"gated_paper": 8, "scaled_finetune": 4}
 
 def _step_trainers(variant: str, sparsity: float, options: tuple, d: int, width: int, batch: int,
                    autocast: bool) -> dict[str, Callable[[torch.Tensor], object]]:
-    """sae-lens's ``SAETrainer.step`` and this package's fused step (compiled, as long runs
-    train), each on its own SAE built from one spec."""
+    """sae-lens's ``SAETrainer.step`` and this package's fused step (compiled where long runs
+    of the variant compile), each on its own SAE built from one spec."""
     from sae_lens.config import SAETrainerConfig
     from sae_lens.saes.standard_sae import StandardSAE, StandardSAEConfig
     from sae_lens.training.sae_trainer import SAETrainer
 
-    from sae_failures.engine.step import FusedSAETrainer
+    from sae_failures.engine.step import FusedSAETrainer, compiles
 
     acts = ActivationSpec("bench", "blocks.0.hook_resid_post", "random", "train", 2, batch, "float32")
     spec = SAESpec(variant, acts, width, sparsity, batch * 10_000, batch_size=batch, autocast=autocast,
@@ -68,7 +68,7 @@ def _step_trainers(variant: str, sparsity: float, options: tuple, d: int, width:
                            autocast=autocast)
     base = StandardSAE(StandardSAEConfig(d_in=d, d_sae=width, apply_b_dec_to_input=False))
     trainers = {"sae_lens": lambda sae: SAETrainer(cfg, sae, iter(())),
-                "ours": lambda sae: FusedSAETrainer(cfg, sae, compile=True)}
+                "ours": lambda sae: FusedSAETrainer(cfg, sae, compile=compiles(variant, spec.n_steps))}
     steps = {}
     for name, make in trainers.items():
         sae = build_training_sae(spec, d)
