@@ -14,7 +14,7 @@ SEEDS ?= 0 1 2
 FAMILY ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: setup figures seeds lengths parts test lint pytest nbval pins pin rehearse bench estimate clean-cache help
+.PHONY: setup figures seeds lengths parts test test-smoke-side test-unit-side lint pytest nbval pins pin rehearse bench estimate clean-cache help
 
 help:
 	@echo "make figures [PROFILE=smoke|offline|paper] [NOTEBOOKS='00 02']  run notebooks, write figures/<profile>/"
@@ -26,7 +26,7 @@ help:
 	@echo "make parts [PROFILE=..]                                       which parts of notebook 05 are recorded, commands for the rest"
 	@echo "make test                                                     ruff + pytest + nbval (smoke profile) + pins + rehearse"
 	@echo "make pin                                                      after nbval: pin the smoke numbers (after a VERSION bump)"
-	@echo "make rehearse                                                 the paper profile's notebooks against local stand-ins"
+	@echo "make rehearse [NOTEBOOKS='03']                                the paper profile's notebooks against local stand-ins"
 	@echo "make bench                                                    throughput vs matmul roofline"
 	@echo "make estimate [SCALE=0.1]                                     the paper profile's SAEs, tokens and GPU-hours per notebook"
 	@echo "make setup                                                    create .venv and install everything"
@@ -64,9 +64,11 @@ lint: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# One thread, always: the pins hold the smoke numbers bit for bit, and a matmul's rounding
+# depends on how many threads split it.
 nbval: $(STAMP)
 	rm -rf figures/smoke/[0-9][0-9]_*/claims.json results/smoke  # the pins read this run's numbers, not an earlier run's
-	SAE_FAILURES_PROFILE=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider notebooks/
+	OMP_NUM_THREADS=1 SAE_FAILURES_PROFILE=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider notebooks/
 
 # after nbval: did the smoke numbers move only where a study's version says so? (runs.pins)
 pins: $(STAMP)
@@ -76,9 +78,22 @@ pin: $(STAMP)
 	$(BIN)/python -m sae_failures.cli pins --write
 
 rehearse: $(STAMP)
-	$(BIN)/python -m sae_failures.cli rehearse
+	$(BIN)/python -m sae_failures.cli rehearse $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
 
-test: lint pytest nbval pins rehearse
+# Two sides at once, one thread each (two processes with two threads each on two cores spend
+# their time waiting on each other): the smoke notebooks, their pins and half the rehearsal;
+# the unit tests and the other half. Each side's output is printed when it ends.
+test: lint
+	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j2 --output-sync=target test-smoke-side test-unit-side
+
+test-smoke-side: $(STAMP)
+	$(MAKE) --no-print-directory nbval
+	$(MAKE) --no-print-directory pins
+	$(MAKE) --no-print-directory rehearse NOTEBOOKS="00 03"
+
+test-unit-side: $(STAMP)
+	$(MAKE) --no-print-directory pytest
+	$(MAKE) --no-print-directory rehearse NOTEBOOKS="01 04"
 
 estimate: $(STAMP)
 	$(BIN)/python -m sae_failures.cli estimate $(if $(SCALE),--scale $(SCALE))

@@ -32,6 +32,16 @@ def test_overrides_resize_a_profile_and_say_so(monkeypatch):
                                       "calibration.probes=2.")
 
 
+def test_rehearsing_a_notebook_with_no_paper_branch_gets_one_line_and_touches_nothing(tmp_path, monkeypatch, capsys):
+    from sae_failures.cli import main
+
+    monkeypatch.setenv("SAE_FAILURES_DATA", str(tmp_path))
+    assert main(["rehearse", "--notebooks", "03", "02"]) == 2
+    assert capsys.readouterr().err == ("error: Cannot rehearse ['02']: the rehearsed notebooks are "
+                                       "00, 01, 03, 04.\n")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_bad_override_gets_one_line_naming_what_is_valid():
     with pytest.raises(ValueError, match=r"Unknown profile field 'train_tokenz'.*Valid: .*train_tokens"):
         with_overrides(PROFILES["paper"], {"train_tokenz": 1})

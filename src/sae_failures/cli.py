@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     est = sub.add_parser("estimate", help="the paper profile's SAEs, tokens, FLOPs and estimated GPU-hours per notebook")
     est.add_argument("--scale", default="1", help="times every SAE's training tokens, e.g. 0.1")
     sub.add_parser("bench", help="throughput next to the matmul roofline")
-    sub.add_parser("rehearse", help="run the paper profile's notebooks against local stand-ins (CPU, minutes)")
+    rehearsal = sub.add_parser("rehearse", help="run the paper profile's notebooks against local stand-ins (CPU, minutes)")
+    rehearsal.add_argument("--notebooks", nargs="+", default=None, help="of 00 01 03 04 (default: all four)")
     pins = sub.add_parser("pins", help="compare the smoke run's numbers with tests/pins/smoke.json, or rewrite it")
     pins.add_argument("--write", action="store_true", help="pin the smoke run's numbers under the current versions")
     args = parser.parse_args(argv)
@@ -83,11 +84,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"total: {costs['GPU-hours (estimate)'].sum():.3g} GPU-hours at an assumed {ASSUMED_FLOPS / 1e12:g} "
               "TFLOP/s (counted, not measured)")
     elif args.command == "rehearse":
+        from sae_failures.engine.paths import shown
         from sae_failures.runs.notebooks import NotebooksFailed
-        from sae_failures.runs.rehearsal import rehearse
+        from sae_failures.runs.rehearsal import NOTEBOOKS, rehearse
 
         try:
-            print(f"rehearsal: every paper branch ran; outputs in {rehearse()}")
+            print(f"rehearsal: every paper branch ran; outputs in {shown(rehearse(args.notebooks or NOTEBOOKS))}")
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         except NotebooksFailed as err:
             for line in str(err).splitlines():
                 print(f"error: {line}", file=sys.stderr)

@@ -10,9 +10,10 @@ the same notebooks and package, with nothing changed but the environment:
   and 3 of notebook 01's six) and dictionaries of 2 x d, through
   ``$SAE_FAILURES_OVERRIDES``: the paper's models, hooks, layers and code paths at a size
   two CPU cores run in minutes;
-- caches, figures and records live under ``data/rehearsal/`` (``$SAE_FAILURES_DATA``,
+- caches, figures and records live under ``data/rehearsal/<notebooks>/`` (``$SAE_FAILURES_DATA``,
   ``$SAE_FAILURES_FIGURES``, ``$SAE_FAILURES_RECORDS``), emptied first, so everything trains afresh and nothing a random
-  model produced can meet a real run's cache.
+  model produced can meet a real run's cache; two rehearsals of different notebooks can run
+  side by side (``make test`` does).
 
 No notebook or module knows it is rehearsed. What it measures is meaningless (random
 models); that every cell runs, on the paper branch, is what it shows.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from sae_failures.engine import standins
@@ -59,19 +61,26 @@ def overrides() -> dict:
     }
 
 
-def rehearse() -> Path:
-    """Run every paper branch of notebooks 00, 01, 03 and 04; raise on the first failure."""
+def rehearse(notebooks: Sequence[str] = NOTEBOOKS) -> Path:
+    """Run every paper branch of ``notebooks`` (of 00, 01, 03 and 04; 01 also from a release);
+    raise on the first failure."""
+    unknown = [nb for nb in notebooks if nb not in NOTEBOOKS]
+    if unknown or not notebooks:
+        raise ValueError(f"Cannot rehearse {unknown or 'no notebook'}: the rehearsed notebooks are "
+                         f"{', '.join(NOTEBOOKS)}.")
+    notebooks = [nb for nb in NOTEBOOKS if nb in notebooks]
     root = standins.standins_dir()  # built under the normal data folder, once
-    work = data_dir() / "rehearsal"
+    work = data_dir() / "rehearsal" / "-".join(notebooks)
     shutil.rmtree(work, ignore_errors=True)
     for release, why in standins.NOT_STOOD_IN.items():
         print(f"rehearsal: skipping the release {release}: {why}", flush=True)
     os.environ.update({**standins.environment(root), OVERRIDES_ENV: json.dumps(overrides()),
                        "SAE_FAILURES_DATA": str(work / "data"), "SAE_FAILURES_FIGURES": str(work / "figures"),
                        "SAE_FAILURES_RECORDS": str(work / "results")})
-    run(PROFILE, list(NOTEBOOKS))
-    os.environ["SAE_FAILURES_FIGURES"] = str(work / "figures-from-release")
-    run(PROFILE, ["01"], params=RELEASE_RUN)
+    run(PROFILE, notebooks)
+    if "01" in notebooks:
+        os.environ["SAE_FAILURES_FIGURES"] = str(work / "figures-from-release")
+        run(PROFILE, ["01"], params=RELEASE_RUN)
     changed = verify_manifest(root)
     if changed is not None:
         raise RuntimeError(f"The rehearsal wrote into the stand-ins ({changed}): the next run would rebuild them.")
