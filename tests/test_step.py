@@ -118,3 +118,15 @@ def test_only_the_loss_carries_a_graph_out_of_the_step(compile):
     trainer.activation_scaler.scaling_factor = 1.0
     out = trainer.step(_batches()[0])
     assert not any(t.requires_grad for t in (out.sae_out, out.feature_acts, out.hidden_pre, *out.losses.values()))
+
+
+def test_the_step_bench_times_every_path_and_reports_the_one_training_takes():
+    from sae_failures.runs.bench import bench_sae_steps
+
+    table = bench_sae_steps(d=8, width=16, batch=32, variants=(("standard", 1.0, ()), ("gated_paper", 1.0, ())),
+                            repeats=1, steps=1)
+    assert list(table.used) == ["compiled", "eager"]
+    for row in table.itertuples():
+        used_ms = row.compiled_ms if row.used == "compiled" else row.eager_ms
+        assert row.speedup == pytest.approx(row.sae_lens_ms / used_ms)
+        assert row.ours / row.sae_lens == pytest.approx(row.speedup)

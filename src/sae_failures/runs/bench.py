@@ -53,13 +53,13 @@ STEP_MATMULS = {"gated_paper": 8, "scaled_finetune": 4}
 
 def _step_trainers(variant: str, sparsity: float, options: tuple, d: int, width: int, batch: int,
                    autocast: bool) -> dict[str, Callable[[torch.Tensor], object]]:
-    """sae-lens's ``SAETrainer.step`` and this package's fused step (compiled where long runs
-    of the variant compile), each on its own SAE built from one spec."""
+    """sae-lens's ``SAETrainer.step`` and this package's fused step, eager and compiled, each
+    on its own SAE built from one spec."""
     from sae_lens.config import SAETrainerConfig
     from sae_lens.saes.standard_sae import StandardSAE, StandardSAEConfig
     from sae_lens.training.sae_trainer import SAETrainer
 
-    from sae_failures.engine.step import FusedSAETrainer, compiles
+    from sae_failures.engine.step import FusedSAETrainer
 
     acts = ActivationSpec("bench", "blocks.0.hook_resid_post", "random", "train", 2, batch, "float32")
     spec = SAESpec(variant, acts, width, sparsity, batch * 10_000, batch_size=batch, autocast=autocast,
@@ -68,7 +68,8 @@ def _step_trainers(variant: str, sparsity: float, options: tuple, d: int, width:
                            autocast=autocast)
     base = StandardSAE(StandardSAEConfig(d_in=d, d_sae=width, apply_b_dec_to_input=False))
     trainers = {"sae_lens": lambda sae: SAETrainer(cfg, sae, iter(())),
-                "ours": lambda sae: FusedSAETrainer(cfg, sae, compile=compiles(variant, spec.n_steps))}
+                "eager": lambda sae: FusedSAETrainer(cfg, sae, compile=False),
+                "compiled": lambda sae: FusedSAETrainer(cfg, sae, compile=True)}
     steps = {}
     for name, make in trainers.items():
         sae = build_training_sae(spec, d)
@@ -83,10 +84,13 @@ def _step_trainers(variant: str, sparsity: float, options: tuple, d: int, width:
 def bench_sae_steps(d: int = 576, width: int = 2304, batch: int = 2048, autocast: bool = True,
                     variants: tuple[tuple[str, float, tuple], ...] = STEP_VARIANTS, repeats: int = 3,
                     steps: int = 5) -> pd.DataFrame:
-    """Per variant, sae-lens's step and ours as fractions of the same run's matmul rate for the
-    step's dtype (bf16 under autocast). Every path is warmed (and ours compiled) first; then the
-    roofline and the two steps take turns ``repeats`` times and each keeps its best, so a
-    burst of load hurts neither alone."""
+    """Per variant, sae-lens's step and ours (eager and compiled; ``used`` is the one a long
+    run takes, ``engine.step.compiles``) as fractions of the same run's matmul rate for the
+    step's dtype (bf16 under autocast). Every path is warmed (and compiled) first; then the
+    roofline and the steps take turns ``repeats`` times and each keeps its best, so a burst
+    of load hurts none alone."""
+    from sae_failures.engine.step import compiles
+
     dtype = torch.bfloat16 if autocast else torch.float32
     data = torch.randn(batch, d)
     paths = {variant: _step_trainers(variant, sparsity, options, d, width, batch, autocast)
@@ -105,13 +109,16 @@ def bench_sae_steps(d: int = 576, width: int = 2304, batch: int = 2048, autocast
             for name, step in trainers.items():
                 seconds = _best_seconds(lambda step=step: step(data), steps)
                 best[variant, name] = min(best.get((variant, name), float("inf")), seconds)
-    def flops(variant: str) -> float:
-        return STEP_MATMULS.get(variant, 6) * 2 * batch * d * width
-
-    return pd.DataFrame([{"variant": variant, "sae_lens": flops(variant) / best[variant, "sae_lens"] / roofline,
-                          "ours": flops(variant) / best[variant, "ours"] / roofline,
-                          "ours_tokens_per_s": batch / best[variant, "ours"],
-                          "speedup": best[variant, "sae_lens"] / best[variant, "ours"]} for variant in paths])
+    rows = []
+    for variant in paths:
+        flops = STEP_MATMULS.get(variant, 6) * 2 * batch * d * width
+        used = "compiled" if compiles(variant, 10_000) else "eager"
+        rows.append({"variant": variant, "roofline_ms": 1e3 * flops / roofline,
+                     **{f"{name}_ms": 1e3 * best[variant, name] for name in ("sae_lens", "eager", "compiled")},
+                     "used": used, "ours": flops / best[variant, used] / roofline,
+                     "sae_lens": flops / best[variant, "sae_lens"] / roofline,
+                     "speedup": best[variant, "sae_lens"] / best[variant, used]})
+    return pd.DataFrame(rows)
 
 
 @torch.no_grad()
@@ -213,16 +220,18 @@ def bench_streaming(layer: int = 3, batch: int = 2048, steps: int = 128, repeats
 
 
 def report() -> str:
-    lines = ["SAE training step, d 576, width 2304, batch 2048: fraction of the same run's matmul rate "
-             "(goal for ours under bf16: >= 80%)"]
+    lines = ["SAE training step, d 576, width 2304, batch 2048: ms per step, and as a fraction of the "
+             "same run's matmul rate for the step's dtype (goal for ours under bf16: >= 80%)"]
     for label, autocast in (("bf16 autocast (smoke, offline)", True), ("fp32 (paper)", False)):
         variants = STEP_VARIANTS if autocast else STEP_VARIANTS[:1]
         table = bench_sae_steps(autocast=autocast, variants=variants)
         lines.append(f"  {label}")
-        lines.append(f"  {'variant':<20} {'sae-lens':>9} {'ours':>6} {'speed-up':>9} {'ours tokens/s':>14}")
+        lines.append(f"  {'variant':<20} {'matmuls':>8} {'sae-lens':>9} {'eager':>7} {'compiled':>9}   "
+                     f"{'ours':>8} {'sae-lens':>9} {'speed-up':>9}")
         for r in table.itertuples():
-            lines.append(f"  {r.variant:<20} {r.sae_lens:>9.0%} {r.ours:>6.0%} {r.speedup:>8.2f}x "
-                         f"{r.ours_tokens_per_s:>14.0f}")
+            lines.append(f"  {r.variant:<20} {r.roofline_ms:>6.1f}ms {r.sae_lens_ms:>7.1f}ms {r.eager_ms:>5.1f}ms "
+                         f"{r.compiled_ms:>7.1f}ms   {r.ours:>8.0%} {r.sae_lens:>9.0%} {r.speedup:>8.2f}x"
+                         f"{'  (eager: compiles slower)' if r.used == 'eager' else ''}")
     harvest = bench_harvest()
     lines += ["", f"Activation harvest (SmolLM2-135M bf16, to block 12): {harvest['tokens_per_s']:.0f} tokens/s, "
               f"{harvest['fraction_of_roofline']:.0%} of the bf16 matmul rate", ""]
