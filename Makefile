@@ -14,7 +14,7 @@ SEEDS ?= 0 1 2
 FAMILY ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: setup figures seeds lengths parts test test-smoke-side test-unit-side lint pytest nbval pins pin rehearse bench estimate clean-cache help
+.PHONY: setup figures seeds lengths parts test test-smoke rehearse-00-03 rehearse-01-04 lint pytest nbval pins pin rehearse bench estimate clean-cache help
 
 help:
 	@echo "make figures [PROFILE=smoke|offline|paper] [NOTEBOOKS='00 02']  run notebooks, write figures/<profile>/"
@@ -80,20 +80,18 @@ pin: $(STAMP)
 rehearse: $(STAMP)
 	$(BIN)/python -m sae_failures.cli rehearse $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
 
-# Two sides at once, one thread each (two processes with two threads each on two cores spend
-# their time waiting on each other): the smoke notebooks, their pins and half the rehearsal;
-# the unit tests and the other half. Each side's output is printed when it ends.
+# Four jobs at once, one thread each: nbval then its pins, pytest, and the rehearsal in two
+# halves. One-thread jobs share the two cores evenly; two-thread ones spend their time
+# waiting on each other. Each job's output is printed when it ends.
 test: lint
-	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j2 --output-sync=target test-smoke-side test-unit-side
+	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j4 --output-sync=target test-smoke pytest rehearse-00-03 rehearse-01-04
 
-test-smoke-side: $(STAMP)
+test-smoke: $(STAMP)
 	$(MAKE) --no-print-directory nbval
 	$(MAKE) --no-print-directory pins
-	$(MAKE) --no-print-directory rehearse NOTEBOOKS="00 03"
 
-test-unit-side: $(STAMP)
-	$(MAKE) --no-print-directory pytest
-	$(MAKE) --no-print-directory rehearse NOTEBOOKS="01 04"
+rehearse-00-03 rehearse-01-04: $(STAMP)
+	$(MAKE) --no-print-directory rehearse NOTEBOOKS="$(wordlist 2,3,$(subst -, ,$@))"
 
 estimate: $(STAMP)
 	$(BIN)/python -m sae_failures.cli estimate $(if $(SCALE),--scale $(SCALE))

@@ -7,7 +7,7 @@ the same notebooks and package, with nothing changed but the environment:
   tokenizer, stand-in sae-lens releases, a parquet corpus) through ``HF_HOME``,
   ``HF_HUB_OFFLINE=1`` and ``$SAE_FAILURES_OPENWEBTEXT``;
 - the sizes are smoke's (token counts, batch, grids; one point per alignment sweep, layers 0
-  and 3 of notebook 01's six) and dictionaries of 2 x d, through
+  and 3 of notebook 01's six; calibration probes of 4 batches) and dictionaries of 2 x d, through
   ``$SAE_FAILURES_OVERRIDES``: the paper's models, hooks, layers and code paths at a size
   two CPU cores run in minutes;
 - caches, figures and records live under ``data/rehearsal/<notebooks>/`` (``$SAE_FAILURES_DATA``,
@@ -57,7 +57,7 @@ def overrides() -> dict:
         "gated.gated_width": 1024, "gated.sweep_tokens": smoke.gated.sweep_tokens,
         "gated.baseline_l1": list(smoke.gated.baseline_l1[::2]), "gated.gated_l1": list(smoke.gated.gated_l1[::2]),
         "gated.rescale_shift_tokens": smoke.gated.rescale_shift_tokens,
-        "calibration.tokens": smoke.gated.sweep_tokens // 2, "calibration.probes": 2,
+        "calibration.tokens": 4 * smoke.sae_batch_size, "calibration.probes": 2,
     }
 
 
