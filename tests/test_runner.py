@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
+from unittest import mock
 
 import nbformat
 import pytest
@@ -15,9 +18,25 @@ from sae_failures.runs import execute
 from sae_failures.runs import notebooks as notebook_runner
 
 
-def cli(*args, **env):
+def cli_process(*args, **env) -> subprocess.CompletedProcess:
+    """The command line in a process of its own (for what must be set before import, like
+    ``HF_HUB_OFFLINE``, and for the exit status a shell sees)."""
     return subprocess.run([sys.executable, "-m", "sae_failures.cli", *args], capture_output=True, text=True,
                           env={**os.environ, **env}, timeout=120)
+
+
+def cli(*args, **env) -> subprocess.CompletedProcess:
+    """``cli.main`` in this process, as ``make figures`` calls it, without a new interpreter's
+    seconds of imports; the environment is restored afterwards."""
+    from sae_failures.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with mock.patch.dict(os.environ, env), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exit_:
+            code = exit_.code
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 @pytest.mark.parametrize("selection", [["07"], ["00", "07"]])
@@ -33,7 +52,7 @@ def test_unknown_profile_and_missing_network_get_one_line(tmp_data):
     out = cli("figures", "--profile", "fast")
     assert out.returncode == 2 and out.stderr.strip().splitlines() == [
         "error: Unknown profile 'fast'. Valid profiles: smoke, offline, paper."]
-    out = cli("figures", "--profile", "paper", HF_HUB_OFFLINE="1", HF_HOME=str(tmp_data / "hf"))
+    out = cli_process("figures", "--profile", "paper", HF_HUB_OFFLINE="1", HF_HOME=str(tmp_data / "hf"))
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
     assert "needs the Hugging Face hub" in out.stderr and "profile='offline'" in out.stderr
 
