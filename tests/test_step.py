@@ -126,6 +126,9 @@ def test_the_step_bench_times_every_path_and_reports_the_one_training_takes():
     table = bench_sae_steps(d=8, width=16, batch=32, variants=(("standard", 1.0, ()), ("gated_paper", 1.0, ())),
                             repeats=1, steps=1)
     assert list(table.used) == ["compiled", "eager"]
+    # Encoder and decoder, forward and backward: 6 products; the Gated SAE adds its magnitude
+    # path and its auxiliary reconstruction (the gate's pre-activation is computed twice eagerly).
+    assert list(table.matmuls) == [6, 12]
     for row in table.itertuples():
         used_ms = row.compiled_ms if row.used == "compiled" else row.eager_ms
         assert row.speedup == pytest.approx(row.sae_lens_ms / used_ms)
