@@ -58,7 +58,8 @@ def test_the_rehearsal_overrides_are_valid_and_smoke_sized():
 
     rehearsed = with_overrides(PROFILES["paper"], overrides())
     assert rehearsed.model == PROFILES["paper"].model and rehearsed.gated.sites == PROFILES["paper"].gated.sites
-    assert rehearsed.train_tokens == PROFILES["smoke"].train_tokens
+    assert rehearsed.sae_batch_size == PROFILES["smoke"].sae_batch_size
+    assert rehearsed.train_tokens == rehearsed.gated.sweep_tokens == 8 * rehearsed.sae_batch_size
     assert "llama-3-8b-it-res-jh" not in rehearsed.alignment.releases
     assert len(rehearsed.alignment.releases) == len(PROFILES["paper"].alignment.releases) - 1
 

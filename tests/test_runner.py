@@ -124,7 +124,7 @@ def test_two_runs_of_notebook_00_give_identical_claims(tmp_path, monkeypatch):
     assert claims[0] == claims[1]
 
 
-def test_notebook_parameters_pass_through_and_unknown_names_are_refused(tmp_data, tmp_path, monkeypatch):
+def test_notebook_parameters_pass_through_and_unknown_names_are_refused(tmp_data, tmp_path, monkeypatch, capfd):
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
     write_notebook(notebooks / "00_probe.ipynb")
@@ -138,6 +138,8 @@ def test_notebook_parameters_pass_through_and_unknown_names_are_refused(tmp_data
     notebook_runner.run("smoke", update_committed=False, params={"note": "passed on"})
     claims = json.loads((tmp_data / "figures" / "smoke" / "00_probe" / "claims.json").read_text())
     assert claims["claims"][0]["measured"] == "passed on"
+    log = capfd.readouterr().err  # what a log of make figures shows: the cells' progress, no kernel warning
+    assert "Executing" in log and "TCP" not in log and "WARNING" not in log
 
 
 def test_make_figures_params_and_device_get_one_line_when_wrong(tmp_data):

@@ -232,3 +232,23 @@ def test_the_gpu_estimate_counts_each_notebooks_training():
     ratio = tenth["SAE FLOPs"] / full["SAE FLOPs"]
     assert ((ratio > 0.099) & (ratio < 0.101)).all()  # SCALE scales every notebook's training
     assert full["GPU-hours (estimate)"].idxmax() == "04"  # 1.2B tokens per Gated-paper SAE
+
+
+def test_a_streams_b_dec_start_is_the_mean_of_its_first_rows_whose_passes_training_reuses(
+        offline_model, tmp_data, monkeypatch):
+    _link_assets(data_dir())
+    from sae_failures.engine import streaming
+
+    spec = dataclasses.replace(STREAM_SPEC, n_tokens=3000)  # at most n_tokens rows: 3000
+    store = ActivationStream(offline_model, spec, 576).new_store(1024)
+    first = torch.cat([store.get_filtered_llm_batch() for _ in range(4)])[:3000]
+    stream = ActivationStream(offline_model, spec, 576)
+    mean = training.data_mean(stream, seed=0)
+    torch.testing.assert_close(mean, first.double().mean(0).float())
+    forwards = []
+    raw = streaming.SinkFilteredStore.get_raw_llm_batch
+    monkeypatch.setattr(streaming.SinkFilteredStore, "get_raw_llm_batch",
+                        lambda self, **k: forwards.append(1) or raw(self, **k))
+    assert training.data_mean(stream, seed=5) is mean  # read once, whatever the seed
+    list(stream.batches(256, seed=1, n_samples=1024))
+    assert forwards == []  # training's first batches come from the passes the mean ran

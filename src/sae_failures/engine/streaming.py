@@ -187,7 +187,7 @@ class ActivationStream:
     def __init__(self, model: HookedTransformer, spec: ActivationSpec, d: int):
         self.model, self.spec, self._d = model, spec, d
         self.separator = document_separator_id(model)
-        self._means: dict[tuple[int, int, int], torch.Tensor] = {}
+        self._means: dict[int, torch.Tensor] = {}
         self.memo: dict[int, torch.Tensor] = {}  # dataset position -> the rows of the forward pass there
         self._kept = [0]
         weakref.finalize(self, _release, self._kept)  # a stream that is gone gives its room back
@@ -200,14 +200,19 @@ class ActivationStream:
             _memo_used[0] += size
             self._kept[0] += size
 
-    def sample_mean(self, batch_size: int, seed: int, n_samples: int, compute: Callable[[], torch.Tensor]
-                    ) -> torch.Tensor:
-        """``compute()``, once per (batch size, seed, rows): the mean b_dec starts at is a
-        function of the stream alone, so the SAEs of a notebook share one pass for it."""
-        key = (batch_size, seed, n_samples)
-        if key not in self._means:
-            self._means[key] = compute()
-        return self._means[key]
+    @torch.no_grad()
+    def first_rows_mean(self, n: int) -> torch.Tensor:
+        """The mean of the stream's first ``n`` rows, in the corpus's order (where b_dec starts,
+        ``training.data_mean``): read once per ``n``, and through the memo, so the forward passes
+        it runs are the ones training reads first."""
+        if n not in self._means:
+            store, total, have = self.new_store(CONTEXTS_PER_FORWARD * self.spec.context_size), None, 0
+            while have < n:
+                rows = store.get_filtered_llm_batch()[: n - have]
+                total = rows.sum(0, dtype=torch.float64) + (0 if total is None else total)
+                have += len(rows)
+            self._means[n] = (total / n).to(rows.dtype)
+        return self._means[n]
 
     @property
     def d(self) -> int:

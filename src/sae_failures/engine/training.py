@@ -84,15 +84,19 @@ def activation_scale(d: int, provider: Iterator[torch.Tensor]) -> float:
 
 @torch.no_grad()
 def data_mean(source: BatchSource, seed: int) -> torch.Tensor:
-    """The mean activation over a sample drawn with ``seed + 1``: where b_dec starts."""
+    """The mean activation over a sample drawn with ``seed + 1``: where b_dec starts.
+
+    A stream averages the first rows it serves instead (``ActivationStream.first_rows_mean``),
+    at most its ``n_tokens``: rows the SAEs train on anyway, each forward pass run once. Drawn
+    through a mixing buffer, which holds half of its rows back, the same sample cost 1.6 x its
+    rows in forward passes, before training had begun.
+    """
     batch = min(B_DEC_SAMPLE_BATCH, source.n_tokens)  # a source smaller than one batch is averaged whole
     n_samples = B_DEC_SAMPLE_BATCHES * batch
-
-    def compute() -> torch.Tensor:
-        return torch.cat(list(source.batches(batch, seed=seed + 1, n_samples=n_samples))).mean(0)
-
-    memo = getattr(source, "sample_mean", None)  # a stream computes it once per seed
-    return compute() if memo is None else memo(batch, seed, n_samples, compute)
+    first_rows_mean = getattr(source, "first_rows_mean", None)
+    if first_rows_mean is not None:
+        return first_rows_mean(min(n_samples, source.n_tokens))
+    return torch.cat(list(source.batches(batch, seed=seed + 1, n_samples=n_samples))).mean(0)
 
 
 @torch.no_grad()

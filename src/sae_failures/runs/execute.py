@@ -12,10 +12,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from jupyter_client.manager import AsyncKernelManager
+
 from sae_failures.engine.paths import REPO_ROOT, shown
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 KERNEL_NAME = "python3"
+
+
+class LocalKernelManager(AsyncKernelManager):
+    """A kernel reached over IPC sockets beside its connection file rather than TCP ports, where
+    the OS has them: the kernel is always on this machine, and ipykernel warns about
+    unencrypted TCP in every log."""
+
+    def _transport_default(self) -> str:
+        return "ipc" if os.name == "posix" else "tcp"
 
 
 class NotebooksFailed(RuntimeError):
@@ -43,7 +54,8 @@ def execute(notebook: Path, out: Path, parameters: dict[str, Any], figures: Path
 
     with figures_env(figures):
         papermill.execute_notebook(str(notebook), str(out), parameters=parameters, kernel_name=KERNEL_NAME,
-                                   cwd=str(NOTEBOOK_DIR), progress_bar=True)
+                                   cwd=str(NOTEBOOK_DIR), progress_bar=True,
+                                   kernel_manager_class=LocalKernelManager)
     relative_papermill_paths(out, notebook)
 
 

@@ -6,8 +6,9 @@ the same notebooks and package, with nothing changed but the environment:
 - the hub's assets come from ``standins`` (random models with the real configs, a Brown
   tokenizer, stand-in sae-lens releases, a parquet corpus) through ``HF_HOME``,
   ``HF_HUB_OFFLINE=1`` and ``$SAE_FAILURES_OPENWEBTEXT``;
-- the sizes are smoke's (token counts, batch, grids; one point per alignment sweep, layers 0
-  and 3 of notebook 01's six; calibration probes of 4 batches) and dictionaries of 2 x d, through
+- the sizes are smoke's (held-out and CE token counts, batch, grids; one point per alignment
+  sweep, layers 0 and 3 of notebook 01's six; calibration probes of 4 batches), SAEs trained on
+  8 batches and dictionaries of 2 x d, through
   ``$SAE_FAILURES_OVERRIDES``: the paper's models, hooks, layers and code paths at a size
   two CPU cores run in minutes;
 - caches, figures and records live under ``data/rehearsal/<notebooks>/`` (``$SAE_FAILURES_DATA``,
@@ -37,26 +38,31 @@ PROFILE = "paper"
 NOTEBOOKS = ("00", "01", "03", "04")
 RELEASE_RUN = {"start_from_release": "pythia-70m-deduped-res-sm"}  # notebook 01's second paper branch
 WIDTH = TimesD(2)
+# Batches each rehearsed SAE trains on: enough for every snapshot, warm-up and resume point
+# (smoke trains on 23); the streams' forward passes, at fp32 on one core, are most of the time.
+TRAIN_BATCHES = 8
 
 
 def overrides() -> dict:
-    """The paper profile at smoke's sizes (and 2 x d dictionaries), minus releases not stood in."""
+    """The paper profile at smoke's sizes, with 2 x d dictionaries and every SAE trained on
+    ``TRAIN_BATCHES`` batches, minus releases not stood in."""
     smoke, paper = PROFILES["smoke"], PROFILES["paper"]
+    tokens = TRAIN_BATCHES * smoke.sae_batch_size
     return {
-        "train_tokens": smoke.train_tokens, "eval_tokens": smoke.eval_tokens, "ce_tokens": smoke.ce_tokens,
+        "train_tokens": tokens, "eval_tokens": smoke.eval_tokens, "ce_tokens": smoke.ce_tokens,
         "sae_batch_size": smoke.sae_batch_size,
         "suppression.toy_p": list(smoke.suppression.toy_p), "suppression.toy_m": list(smoke.suppression.toy_m),
-        "suppression.finetune_tokens": smoke.suppression.finetune_tokens,
-        "suppression.train_tokens": smoke.train_tokens,
+        "suppression.finetune_tokens": min(smoke.suppression.finetune_tokens, tokens),
+        "suppression.train_tokens": tokens,
         "suppression.layers": [0, paper.default_layer],  # the first layer and the shared one, of 0-5
         "alignment.width": WIDTH.of(768), "alignment.sweep_widths": [WIDTH.of(768), 2 * WIDTH.of(768)],
-        "alignment.sweep_tokens": smoke.alignment.sweep_tokens, "alignment.checkpoints": smoke.alignment.checkpoints,
+        "alignment.sweep_tokens": tokens, "alignment.checkpoints": smoke.alignment.checkpoints,
         "alignment.toy_seeds": smoke.alignment.toy_seeds, "alignment.topk_ks": list(smoke.alignment.topk_ks),
         "alignment.sweep_l1": {v: [CALIBRATION_REFERENCE[v]] for v in paper.alignment.sweep_l1},
         "alignment.releases": {r: s for r, s in paper.alignment.releases.items() if r not in standins.NOT_STOOD_IN},
-        "gated.gated_width": 1024, "gated.sweep_tokens": smoke.gated.sweep_tokens,
+        "gated.gated_width": 1024, "gated.sweep_tokens": tokens,
         "gated.baseline_l1": list(smoke.gated.baseline_l1[::2]), "gated.gated_l1": list(smoke.gated.gated_l1[::2]),
-        "gated.rescale_shift_tokens": smoke.gated.rescale_shift_tokens,
+        "gated.rescale_shift_tokens": min(smoke.gated.rescale_shift_tokens, tokens),
         "calibration.tokens": 4 * smoke.sae_batch_size, "calibration.probes": 2,
     }
 
