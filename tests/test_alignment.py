@@ -104,14 +104,20 @@ def test_study_configs_have_the_papers_counts():
     assert (offline.width, offline.sweep_widths) == (2304, (2304, 4608))  # 4 x and 8 x d_model
 
 
-def test_wide_reference_keeps_data_and_schedule(sparse_store):
+def test_wide_reference_keeps_data_and_schedule_and_shares_no_initial_latent(sparse_store):
+    from sae_failures.engine.training import build_training_sae
     from sae_failures.studies.alignment.experiment import paper_sae_spec, wide_reference
 
     store, _ = sparse_store
     spec = paper_sae_spec("standard", store.spec, 8, 3.0, 1024, 256, checkpoints=4)
     wide = wide_reference(spec, 4)
     assert (wide.width, wide.checkpoints) == (32, 0)
-    assert (wide.activations, wide.n_tokens, wide.sparsity, wide.seed) == (spec.activations, 1024, 3.0, 0)
+    assert (wide.activations, wide.n_tokens, wide.sparsity) == (spec.activations, 1024, 3.0)
+    small, reference = build_training_sae(spec, store.d), build_training_sae(wide, store.d)
+    for name in ("W_dec", "W_enc"):  # rows (decoder) and columns (encoder) of each latent
+        a, b = getattr(small, name).detach(), getattr(reference, name).detach()
+        a, b = (a, b) if name == "W_dec" else (a.T, b.T)
+        assert not (a[:, None, :] == b[None, :, :]).all(-1).any(), f"a latent's initial {name} is shared"
 
 
 def test_unit_decoder_init_starts_the_aligned_encoder_at_the_standard_scale(sparse_store):

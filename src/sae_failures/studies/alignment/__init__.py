@@ -6,4 +6,4 @@ longer training (notebook 05). The aligned SAE is the ``variants.aligned`` varia
 """
 
 NOTEBOOK = "03_alignment_bimodality"
-VERSION = 1
+VERSION = 2
