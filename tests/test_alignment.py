@@ -155,3 +155,45 @@ def test_init_norm_check_trains_each_spec_at_both_initial_norms(sparse_store):
     unit_aligned = reconstruction_metrics(get_sae(unit_decoder_init(specs["aligned", 8, 0.5]), store), x)
     assert table.iloc[3].n_dead == unit_aligned["n_dead"]
     assert table.iloc[3].explained_variance == pytest.approx(unit_aligned["explained_variance"])
+
+
+def _membership(**standard) -> "pd.DataFrame":
+    import pandas as pd
+
+    row = {"bimodal": True, "n_latents": 100, "n_low_mode": 20, "n_dead": 15, "n_rare": 3,
+           "inactive_in_low_mode": 1.0, "low_mode_inactive": 0.9, "median_frequency_low": 0.0,
+           "median_frequency_high": 0.1}
+    topk = {**row, "n_low_mode": 40, "n_dead": 30}
+    jumprelu = {**row, "bimodal": False}
+    return pd.DataFrame({"standard": {**row, **standard}, "topk": topk, "jumprelu": jumprelu}).T
+
+
+def test_ab3_without_a_low_mode_or_dead_latents_is_unmeasurable_not_a_failure():
+    from sae_failures.studies.alignment.experiment import ab3
+
+    assert ab3(_membership()).verdict == "reproduced"
+    assert ab3(_membership(low_mode_inactive=0.2)).verdict == "partial"
+    one_mode = ab3(_membership(bimodal=False))
+    assert one_mode.verdict == "unmeasurable" and one_mode.measured == "standard: one mode"
+    nothing_to_place = ab3(_membership(n_dead=0, n_rare=0, inactive_in_low_mode=float("nan")))
+    assert nothing_to_place.verdict == "unmeasurable" and "no dead or rare latents" in nothing_to_place.notes
+    assert "topk: 40 of 100 in the low mode, 30 dead" in nothing_to_place.notes  # reported where readable
+    assert "jumprelu (one mode)" in nothing_to_place.notes and "jumprelu:" not in nothing_to_place.notes
+
+
+def test_ab10_is_judged_on_topk_as_the_paper_was_and_reports_the_standard_sae():
+    import pandas as pd
+
+    from sae_failures.studies.alignment.experiment import ab10
+
+    def snapshots(*bimodal: bool) -> pd.DataFrame:
+        return pd.DataFrame({"sarle": [0.6 if b else 0.3 for b in bimodal], "ashman_d": [3.0 if b else 1.0 for b in bimodal],
+                             "bimodal": list(bimodal)}, index=[0, 1000, 2000][:len(bimodal)])
+
+    splits, stays = snapshots(False, False, True), snapshots(False, False, False)
+    claim = ab10({"topk": splits, "standard": stays})
+    assert claim.verdict == "reproduced" and claim.measured.startswith("TopK: 0k b 0.30 D 1.0")
+    assert "standard: " in claim.measured and claim.notes.endswith("does not split from one mode to two")
+    assert ab10({"topk": stays, "standard": splits}).verdict == "partial"  # the standard SAE alone
+    assert ab10({"topk": snapshots(True, True), "standard": stays}).verdict == "partial"  # bimodal from the start
+    assert ab10({"topk": stays, "standard": stays}).verdict == "not_reproduced"

@@ -22,17 +22,21 @@ def test_claims_json_and_assembled_table(tmp_data):
     assert [c["id"] for c in data["claims"]] == ["X-1", "X-2"]
     assert data["setup"]["layer"] == 3
     text = assemble("smoke").read_text()
-    assert "| X-1 | a \\| b | 0.5 | 0.49 | reproduced | seed 0 only | - | fig.png |  |" in text
-    assert "| X-2 | needs a judge | 0.3 | - | not_attempted | - | - |  | no LLM judge |" in text
+    assert "| X-1 | reproduced | a \\| b | 0.5 | 0.49 | reproduced | seed 0 only | - | fig.png |  |" in text
+    assert "| X-2 | not attempted | needs a judge | 0.3 | - | not_attempted | - | - |  | no LLM judge |" in text
+    assert "**2 claims:** 1 reproduced, 1 not attempted." in text
 
-    # a later notebook rechecking X-1 over seeds and training fills in its columns
+    # a later notebook rechecking X-1 over seeds and training fills in its columns, and its
+    # headline is the claim's: X-1 still counts once
     later = ClaimsTable("99_later", "smoke", "tiny")
     later.record("X-1", "a | b", "0.5", "0.49, 0.51, 0.47", "partial", seeds="2/3 seeds",
-                 more_training="undecided: still moving")
+                 more_training="undecided: still moving", headline="undecided")
     later.write()
     text = assemble("smoke").read_text()
-    assert "| X-1 | a \\| b | 0.5 | 0.49 | reproduced | 2/3 seeds | undecided: still moving | fig.png |  |" in text
-    assert "| X-1 | a \\| b | 0.5 | 0.49, 0.51, 0.47 | partial | 2/3 seeds | undecided: still moving |  |  |" in text
+    assert "| X-1 | undecided | a \\| b | 0.5 | 0.49 | reproduced | 2/3 seeds | undecided: still moving | fig.png |  |" in text
+    assert "| X-1 | undecided | a \\| b | 0.5 | 0.49, 0.51, 0.47 | partial | 2/3 seeds | undecided: still moving |  |  |" in text
+    assert "**2 claims:** 1 undecided, 1 not attempted." in text
+    assert "its seeds combined by 90% Wilson intervals with a seed's own `partial` kept as partial" in text
 
 
 def test_claims_reject_bad_rows():
@@ -41,6 +45,10 @@ def test_claims_reject_bad_rows():
         table.record("X-1", "s", "1", "1", "yes")
     with pytest.raises(ValueError, match="needs the reason"):
         table.record("X-1", "s", "1", "-", "not_attempted")
+    with pytest.raises(ValueError, match="judged unmeasurable needs the reason"):
+        table.record("X-1", "s", "1", "-", "unmeasurable")
+    with pytest.raises(ValueError, match="unknown magnitude 'big'"):
+        table.record("X-1", "s", "1", "1", "reproduced", magnitude="big")
     table.record("X-1", "s", "1", "1", "partial")
     with pytest.raises(ValueError, match="already recorded"):
         table.record("X-1", "s", "1", "1", "partial")

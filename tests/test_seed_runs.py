@@ -65,7 +65,7 @@ def test_seed_runs_execute_once_and_count_seeds(probe):
     assert log.read_text().split() == ["0", "1", "2"]
     assert outcomes.loc[("T-1", 1), "measured"] == "seed 1"
     counts = seed_runs.seed_counts(outcomes)
-    assert counts == {"T-1": SeedCount(2, 3)}  # not_attempted T-2 is no seed's verdict
+    assert counts == {"T-1": SeedCount(2, 3, partly=1)}  # not_attempted T-2 is no seed's verdict
     assert counts["T-1"].verdict == "partial"
 
     seed_runs.seed_outcomes("smoke", [0, 1, 2], ["00"])
@@ -105,7 +105,7 @@ def test_seed_counts_read_reproduced_as_held():
     frame = pd.DataFrame({"claim": ["A", "A", "A", "B", "B", "B"], "seed": [0, 1, 2] * 2,
                           "verdict": ["reproduced"] * 3 + ["partial", "not_reproduced", "reproduced"]}
                          ).set_index(["claim", "seed"])
-    assert seed_runs.seed_counts(frame) == {"A": SeedCount(3, 3), "B": SeedCount(1, 3)}
+    assert seed_runs.seed_counts(frame) == {"A": SeedCount(3, 3), "B": SeedCount(1, 3, partly=1)}
 
 
 def test_a_notebooks_own_run_is_its_default_seeds_seed_run(probe):

@@ -49,3 +49,16 @@ def test_decided_needs_settled_or_receding_training():
 def test_trends_need_doubling_budgets():
     with pytest.raises(ValueError, match="must double"):
         TrainingTrend((1_000_000, 3_000_000), (0.1, 0.2), tolerance=0.01)
+
+
+def test_seeds_that_agree_on_partial_stay_partial():
+    assert SeedCount.of_verdicts(["partial"] * 3).verdict == "partial"  # not a failure
+    assert SeedCount.of_verdicts(["not_reproduced"] * 3).verdict == "not_reproduced"
+    assert SeedCount.of_verdicts(["reproduced"] * 3).verdict == "reproduced"
+    assert SeedCount.of_verdicts(["partial"] + ["not_reproduced"] * 9).verdict == "not_reproduced"  # 1/10 partly
+    assert SeedCount.of_verdicts(["partial"] * 3 + ["not_reproduced"] * 7).verdict == "partial"  # 3/10: can't say
+    mixed = SeedCount.of_verdicts(["reproduced", "partial", "not_reproduced"])
+    assert (mixed.held, mixed.partly, mixed.n) == (1, 1, 3) and not mixed.one_sided
+    assert str(mixed) == "1/3 seeds (+1 partial) (90% Wilson 0.08-0.75)"
+    with pytest.raises(ValueError, match="0 <= held <= n"):
+        SeedCount(2, 3, partly=2)

@@ -27,10 +27,13 @@ from typing import Any
 import pandas as pd
 
 from sae_failures.engine.codec import decode, encode
+from sae_failures.engine.headline import DIRECTION, HEADLINES, MATCHED, counts
+from sae_failures.engine.headline import headline as headline_of
 from sae_failures.engine.paths import atomic_write_text, figures_dir
 from sae_failures.engine.provenance import library_versions, now_iso, run_commit
 
-VERDICTS = ("reproduced", "partial", "not_reproduced", "not_attempted")
+VERDICTS = ("reproduced", "partial", "not_reproduced", "unmeasurable", "not_attempted")
+NO_EVIDENCE = ("unmeasurable", "not_attempted")  # verdicts that say why nothing was judged (notes required)
 FAILED_DIR = "failed"  # figures/<profile>/failed/<notebook>/: outputs of a notebook's failed run
 FAILURE_FILE = "FAILED.json"
 
@@ -53,11 +56,15 @@ class Claim:
     more_training: str = ""  # decided or not over longer training (``seeds.Decision``)
     rule: str = ""  # the verdict function that judged it (``@rule``), as module.name
     inputs: dict[str, Any] | None = None  # what that function read, encoded (``codec``)
+    magnitude: str = ""  # ``headline.magnitude`` against the paper's effect size; empty where it gives none
+    headline: str = ""  # the one verdict CLAIMS.md shows and counts (``headline.headline``)
 
 
-SHOWN = ("id", "statement", "paper_value", "measured", "verdict", "evidence", "notes", "seeds", "more_training")
-RULE_FIELDS = ("rule", "inputs")
-JUDGED = ("statement", "paper_value", "measured", "verdict", "evidence", "notes")  # what ``rejudge`` renews  # how a claim was judged: kept in claims.json, not shown or compared
+SHOWN = ("id", "headline", "statement", "paper_value", "measured", "verdict", "evidence", "notes", "seeds",
+         "more_training")
+RULE_FIELDS = ("rule", "inputs")  # how a claim was judged: kept in claims.json, not shown or compared
+# what ``rejudge`` renews
+JUDGED = ("statement", "paper_value", "measured", "verdict", "evidence", "notes", "magnitude", "headline")
 
 
 def rule(judge: Callable[..., Claim]) -> Callable[..., Claim]:
@@ -81,6 +88,7 @@ def rejudge(claim: dict[str, Any]) -> dict[str, Any]:
     module, _, name = claim["rule"].rpartition(".")
     judge = getattr(importlib.import_module(module), name)
     again = asdict(judge(**decode(claim["inputs"])))
+    again["headline"] = again["headline"] or headline_of(again["verdict"], again["magnitude"])
     return {**claim, **{k: again[k] for k in JUDGED if k in claim}}
 
 
@@ -96,15 +104,17 @@ class ClaimsTable:
 
     def record(self, id: str, statement: str, paper_value: Any, measured: Any, verdict: str,
                evidence: str = "", notes: str = "", seeds: str = "", more_training: str = "", rule: str = "",
-               inputs: dict[str, Any] | None = None) -> Claim:
+               inputs: dict[str, Any] | None = None, magnitude: str = "", headline: str = "") -> Claim:
         if verdict not in VERDICTS:
             raise ValueError(f"Unknown verdict {verdict!r}. Valid verdicts: {', '.join(VERDICTS)}.")
-        if verdict == "not_attempted" and not notes:
-            raise ValueError(f"{id}: a not_attempted claim needs the reason in `notes`.")
+        if verdict in NO_EVIDENCE and not notes:
+            raise ValueError(f"{id}: a claim judged {verdict} needs the reason in `notes`.")
+        if magnitude not in ("", MATCHED, DIRECTION):
+            raise ValueError(f"{id}: unknown magnitude {magnitude!r}. Valid: {MATCHED!r}, {DIRECTION!r} or none.")
         if any(c.id == id for c in self.claims):
             raise ValueError(f"Claim {id} is already recorded in {self.notebook}.")
         claim = Claim(id, statement, str(paper_value), str(measured), verdict, evidence, notes, seeds, more_training,
-                      rule, inputs)
+                      rule, inputs, magnitude, headline or headline_of(verdict, magnitude))
         self.claims.append(claim)
         return claim
 
@@ -134,6 +144,22 @@ class ClaimsTable:
         return path
 
 
+HEADLINE_RULE = (
+    "Each claim counts once, under one headline: from the longest training that measured it",
+    "(notebook 05's length study at its longest budget, else the notebook rerun at several seeds,",
+    "else the notebook's own run), its seeds combined by 90% Wilson intervals with a seed's own",
+    "`partial` kept as partial; `undecided` where the length study's quantity was still moving",
+    "toward the paper or its seeds split; `direction only` where it held but the effect is",
+    "outside a factor of 2 of the paper's number (`engine.headline`).",
+)
+
+
+def claim_headline(claim: dict[str, Any], rechecked: dict[str, str]) -> str:
+    """A claim's headline: the one notebook 05 combined from its runs, else its own run's."""
+    return rechecked.get("headline") or claim.get("headline") or headline_of(claim["verdict"],
+                                                                              claim.get("magnitude", ""))
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -152,37 +178,45 @@ def assemble(profile: str) -> Path:
     another notebook rechecks under the same ID (05 over seeds and training length), from there.
     """
     root = figures_dir(profile)
-    lines = [f"# Claims, profile `{profile}`", "",
-             "Generated by `make figures` from each notebook's `claims.json`; do not edit.", ""]
     files = {p.parent.name: p for p in root.glob("*/claims.json") if p.parent.name != FAILED_DIR}
     failed = {p.parent.name for p in root.glob(f"{FAILED_DIR}/*/{FAILURE_FILE}")}
-    rechecked: dict[str, dict[str, str]] = {}
-    for path in files.values():
-        for c in json.loads(path.read_text())["claims"]:
-            for column in ("seeds", "more_training"):
-                if c.get(column):
-                    rechecked.setdefault(c["id"], {})[column] = c[column]
+    loaded = {name: json.loads(path.read_text()) for name, path in files.items()}
+    rechecked: dict[str, dict[str, str]] = {}  # a claim's seeds, length study and headline from notebook 05
+    for data in loaded.values():
+        for c in data["claims"]:
+            if c.get("seeds"):  # a claim that combines runs: its headline is the claim's
+                rechecked.setdefault(c["id"], {}).update(
+                    {k: c[k] for k in ("seeds", "more_training", "headline") if c.get(k)})
+    headlines = {c["id"]: claim_headline(c, rechecked.get(c["id"], {}))  # once per claim, wherever it recurs
+                 for data in loaded.values() for c in data["claims"]}
+    tally = counts(list(headlines.values()))
+    lines = [f"# Claims, profile `{profile}`", "",
+             "Generated by `make figures` from each notebook's `claims.json`; do not edit.", "",
+             f"**{len(headlines)} claims:** " + ", ".join(f"{n} {h}" for h, n in tally.items() if n) + ".", "",
+             "**Headline verdict.** " + " ".join(line.strip() for line in HEADLINE_RULE), "",
+             *[f"- **{h}**: {meaning}" for h, meaning in HEADLINES.items()], ""]
     for notebook in sorted(set(files) | failed):
         failure = _failure(root, notebook)
         if notebook not in files:
             lines += [f"## {notebook}", "", f"**Last run failed ({failure['at']}): {failure['error']}** "
                       "No earlier run left claims.", ""]
             continue
-        data = json.loads(files[notebook].read_text())
+        data = loaded[notebook]
         lines += [f"## {data['notebook']}", ""]
         if failure is not None:
             lines += [f"**Last run failed ({failure['at']}): {failure['error']}** The claims below are from the "
                       f"earlier run of {data['created']} and may not match the current code.", ""]
         lines += [f"Model `{data['model']}`, commit `{data['git_commit']}`, created {data['created']}.", "",
-                  "| id | claim | paper | measured | verdict | seeds held | with more training | evidence | notes |",
-                  "|---|---|---|---|---|---|---|---|---|"]
+                  "| id | headline | claim | paper | measured | this run | seeds held | with more training | "
+                  "evidence | notes |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         for c in data["claims"]:
             found = rechecked.get(c["id"], {})
-            seeds = c.get("seeds") or found.get("seeds") or ("-" if c["verdict"] == "not_attempted" else "seed 0 only")
+            seeds = c.get("seeds") or found.get("seeds") or ("-" if c["verdict"] in NO_EVIDENCE else "seed 0 only")
             more = c.get("more_training") or found.get("more_training") or "-"
             lines.append("| " + " | ".join(_cell(v) for v in (
-                c["id"], c["statement"], c["paper_value"], c["measured"], c["verdict"], seeds, more,
-                c["evidence"], c["notes"])) + " |")
+                c["id"], claim_headline(c, found), c["statement"], c["paper_value"], c["measured"], c["verdict"],
+                seeds, more, c["evidence"], c["notes"])) + " |")
         lines.append("")
     if not files and not failed:
         lines.append("No notebook has written claims for this profile yet.")
@@ -192,7 +226,7 @@ def assemble(profile: str) -> Path:
 
 
 PROVENANCE_KEYS = ("created", "git_commit")
-OPTIONAL_FIELDS = ("seeds", "more_training")  # Claim fields added later: empty is the same as absent
+OPTIONAL_FIELDS = ("seeds", "more_training", "magnitude", "headline")  # added later: empty is the same as absent
 
 
 def compare_runs(before: Path, after: Path) -> list[str]:

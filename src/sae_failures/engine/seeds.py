@@ -1,9 +1,11 @@
 """Verdicts read from many seeds and from training length, under rules fixed before any run.
 
-A claim checked on n seeds held in k of them. Its verdict comes from the Wilson interval
-of k / n (90%): ``reproduced`` when the whole interval lies above 1/2, ``not_reproduced``
-when it lies below, ``partial`` when it straddles 1/2 (the seeds disagree too much to
-say). With 3 seeds only 3/3 and 0/3 are one-sided; with 10 seeds, 8/10 and 2/10 are.
+A claim checked on n seeds was reproduced in k of them and partly reproduced (its own rule's
+``partial``) in j more. Its verdict comes from 90% Wilson intervals: ``reproduced`` when the
+interval of k / n lies wholly above 1/2, ``not_reproduced`` when that of (k + j) / n lies
+wholly below (most seeds not even partly), ``partial`` otherwise: the seeds disagree too
+much to say, or they agree on ``partial``, which stays partial rather than counting as a
+failure. With 3 seeds only 3/3 and 0/3 are one-sided; with 10 seeds, 8/10 and 2/10 are.
 
 A verdict is **decided** when its seed interval is one-sided and the claim's measured
 quantity has settled with training: over the last doubling of training tokens it moved by
@@ -37,14 +39,23 @@ def wilson_interval(held: int, n: int, confidence: float = CONFIDENCE) -> tuple[
 
 @dataclass(frozen=True)
 class SeedCount:
-    """In how many of ``n`` seeds a claim held."""
+    """In how many of ``n`` seeds a claim held (``held``), and in how many more it held in part."""
 
     held: int
     n: int
+    partly: int = 0
+
+    def __post_init__(self) -> None:
+        wilson_interval(self.held + self.partly, self.n)  # the counts must fit in n
 
     @classmethod
     def of(cls, outcomes: Sequence[bool]) -> SeedCount:
         return cls(sum(bool(o) for o in outcomes), len(outcomes))
+
+    @classmethod
+    def of_verdicts(cls, verdicts: Sequence[str]) -> SeedCount:
+        """From each seed's own verdict: ``reproduced`` held, ``partial`` held in part."""
+        return cls(sum(v == "reproduced" for v in verdicts), len(verdicts), sum(v == "partial" for v in verdicts))
 
     @property
     def interval(self) -> tuple[float, float]:
@@ -52,17 +63,19 @@ class SeedCount:
 
     @property
     def one_sided(self) -> bool:
-        lo, hi = self.interval
-        return lo > THRESHOLD or hi < THRESHOLD
+        """Whether the seeds settle the verdict one way (``reproduced`` or ``not_reproduced``)."""
+        return self.verdict != "partial"
 
     @property
     def verdict(self) -> str:
-        lo, hi = self.interval
-        return "reproduced" if lo > THRESHOLD else "not_reproduced" if hi < THRESHOLD else "partial"
+        if self.interval[0] > THRESHOLD:
+            return "reproduced"
+        return "not_reproduced" if wilson_interval(self.held + self.partly, self.n)[1] < THRESHOLD else "partial"
 
     def __str__(self) -> str:
         lo, hi = self.interval
-        return f"{self.held}/{self.n} seeds ({CONFIDENCE:.0%} Wilson {lo:.2f}-{hi:.2f})"
+        partly = f" (+{self.partly} partial)" if self.partly else ""
+        return f"{self.held}/{self.n} seeds{partly} ({CONFIDENCE:.0%} Wilson {lo:.2f}-{hi:.2f})"
 
 
 @dataclass(frozen=True)

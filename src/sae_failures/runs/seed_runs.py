@@ -26,7 +26,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from sae_failures.engine.cache import CacheCorruptedError, ensure_entry
-from sae_failures.engine.claims import rejudge
+from sae_failures.engine.claims import NO_EVIDENCE, rejudge
 from sae_failures.engine.paths import data_dir
 from sae_failures.engine.seeds import SeedCount
 from sae_failures.profiles import LM_NOTEBOOKS, Profile, get_profile
@@ -108,13 +108,16 @@ def seed_outcomes(profile: str, seeds: Sequence[int], selected: Sequence[str] | 
     for nb, seed in tqdm([(nb, s) for nb in chosen for s in seeds], desc="seed runs"):
         data = run_seed(nb, profile, seed)
         rows += [{"claim": c["id"], "seed": seed, "notebook": nb.stem, "verdict": c["verdict"],
-                  "measured": c["measured"], "statement": c["statement"], "paper_value": c["paper_value"],
-                  "git_commit": data["git_commit"]} for c in map(rejudge, data["claims"])]
+                  "magnitude": c.get("magnitude", ""), "measured": c["measured"], "statement": c["statement"],
+                  "paper_value": c["paper_value"], "git_commit": data["git_commit"]}
+                 for c in map(rejudge, data["claims"])]
     return pd.DataFrame(rows).set_index(["claim", "seed"])
 
 
 def seed_counts(outcomes: pd.DataFrame) -> dict[str, SeedCount]:
-    """Per claim, in how many seeds it held (``reproduced``); claims no seed could judge are left out."""
-    judged = outcomes[outcomes.verdict != "not_attempted"]
-    return {claim: SeedCount.of(list(group.verdict == "reproduced"))
+    """Per claim, in how many seeds it held (``reproduced``) and held in part (``partial``);
+    seeds that could not judge it (``claims.NO_EVIDENCE``) are left out, and so are claims no
+    seed could judge."""
+    judged = outcomes[~outcomes.verdict.isin(NO_EVIDENCE)]
+    return {claim: SeedCount.of_verdicts(list(group.verdict))
             for claim, group in judged.groupby(level="claim", sort=False)}

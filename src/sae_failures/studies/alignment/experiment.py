@@ -22,6 +22,7 @@ from sae_failures.engine.activations import ActivationStore
 from sae_failures.engine.calibration import calibrate_all
 from sae_failures.engine.claims import Claim, rule, verdict
 from sae_failures.engine.devices import to_numpy
+from sae_failures.engine.headline import magnitude
 from sae_failures.engine.metrics import (
     alignment_scores,
     bimodality,
@@ -147,7 +148,7 @@ def architecture_specs(activations: ActivationSpec, profile: Profile, width: int
                        checkpoints: int = 0, sparsity: dict[str, float] | None = None) -> dict[str, SAESpec]:
     """AB-2's four architectures at one width on the profile's training tokens.
 
-    standard (with ``checkpoints`` snapshots, AB-10) and TopK are the paper's; Gated and
+    standard and TopK (each with ``checkpoints`` snapshots, AB-10) are the paper's; Gated and
     JumpReLU are sae-lens's own training setups (JumpReLU with ``JUMPRELU_OPTIONS``).
     ``sparsity``: each one's coefficient (default ``ARCHITECTURE_SPARSITY``; a study's
     ``architecture_sparsity`` where calibrated).
@@ -158,7 +159,7 @@ def architecture_specs(activations: ActivationSpec, profile: Profile, width: int
     return {
         "standard": paper_sae_spec("standard", activations, width, sparsity["standard"],
                                    checkpoints=checkpoints, **common),
-        "topk": paper_sae_spec("topk", activations, width, sparsity["topk"], **common),
+        "topk": paper_sae_spec("topk", activations, width, sparsity["topk"], checkpoints=checkpoints, **common),
         "gated": SAESpec("gated", activations, width, sparsity["gated"], lr=1e-3, **common),
         "jumprelu": SAESpec("jumprelu", activations, width, sparsity["jumprelu"], lr=1e-3,
                             options=JUMPRELU_OPTIONS, **common),
@@ -249,11 +250,14 @@ def status(table: pd.DataFrame) -> pd.Series:
 
 
 def mode_membership(table: pd.DataFrame) -> dict[str, float]:
-    """AB-3: how the mixture's low mode and the dead / rare latents overlap."""
-    high = bimodality(table.alignment.to_numpy()).in_high_mode
+    """AB-3: how the mixture's low mode and the dead / rare latents overlap, and whether the
+    scores have a low mode at all (``bimodal``: the mixture's components always split them)."""
+    modes = bimodality(table.alignment.to_numpy())
+    high = modes.in_high_mode
     inactive = (table.dead | table.rare).to_numpy()
     n_low = int((~high).sum())
     return {
+        "bimodal": bool(modes.bimodal),
         "n_latents": len(table), "n_low_mode": n_low, "n_dead": int(table.dead.sum()),
         "n_rare": int(table.rare.sum()),
         "inactive_in_low_mode": float((~high)[inactive].mean()) if inactive.any() else float("nan"),
@@ -288,6 +292,7 @@ AB1_TOLERANCE = 1e-3
 AB2_LOW_MODE_BELOW, AB2_HIGH_MODE_WITHIN = 0.3, 0.3  # modes "near 0" and "near 1"
 AB3_INACTIVE_IN_LOW, AB3_LOW_INACTIVE = 0.9, 0.5
 AB4_PEARSON = 0.4
+AB4_PAPER_PEARSON = 0.65
 AB6_TOLERANCE = 1e-4
 AB9_NO_DIFFERENCE = 0.002  # explained-variance gain below this is "no significant difference"
 
@@ -360,19 +365,40 @@ def ab2(modes: pd.DataFrame) -> Claim:
                  notes="bimodal in: " + (", ".join(n for n, held in ok.items() if held) or "none"))
 
 
+def low_mode_readable(row: pd.Series) -> str:
+    """Why AB-3 cannot be read on an SAE ("" where it can): it needs a low mode (the bimodality
+    test's two modes) and latents to place in it (dead or rare ones)."""
+    if not row.bimodal:
+        return "one mode"
+    return "" if row.n_dead + row.n_rare > 0 else "no dead or rare latents"
+
+
 @rule
 def ab3(membership: pd.DataFrame) -> Claim:
+    """On the standard SAE (the paper's), where it has a low mode and dead or rare latents;
+    ``unmeasurable`` otherwise. The other architectures are reported where they have both."""
+
+    def read(name: str, r: pd.Series) -> str:
+        return (f"{name}: {int(r.n_low_mode)} of {int(r.n_latents)} in the low mode, {int(r.n_dead)} dead, "
+                f"{int(r.n_rare)} rare; {r.inactive_in_low_mode:.0%} of dead/rare in the low mode, "
+                f"{r.low_mode_inactive:.0%} of the low mode dead/rare")
+
+    others = "; ".join(read(n, r) for n, r in membership.drop(index="standard").iterrows()
+                       if not low_mode_readable(r)) or "none"
+    unreadable = ", ".join(f"{n} ({why})" for n, r in membership.iterrows() if (why := low_mode_readable(r)))
     m = membership.loc["standard"]
-    return Claim("AB-3", "The low mode holds the dead and rarely-active latents",
-                 "~800 of 4096 near 0, ~20% dead",
-                 f"standard: {int(m.n_low_mode)} of {int(m.n_latents)} in the low mode, {int(m.n_dead)} dead, {int(m.n_rare)} rare; "
-                 f"{m.inactive_in_low_mode:.0%} of dead/rare in the low mode, {m.low_mode_inactive:.0%} of the low mode dead/rare",
+    statement, paper = "The low mode holds the dead and rarely-active latents", "~800 of 4096 near 0, ~20% dead"
+    if low_mode_readable(m):
+        return Claim("AB-3", statement, paper, f"standard: {low_mode_readable(m)}", "unmeasurable",
+                     evidence="ab2_histograms_by_architecture.png",
+                     notes=f"the standard SAE has {low_mode_readable(m)}: no low mode holding dead latents to "
+                           f"test. Where other architectures have both: {others}. Not readable: {unreadable}")
+    return Claim("AB-3", statement, paper, read("standard", m),
                  verdict(m.inactive_in_low_mode >= AB3_INACTIVE_IN_LOW and m.low_mode_inactive >= AB3_LOW_INACTIVE,
                          partially=m.inactive_in_low_mode >= AB3_INACTIVE_IN_LOW),
                  evidence="ab2_histograms_by_architecture.png",
-                 notes="other architectures: " + "; ".join(
-                     f"{n}: {int(r.n_dead + r.n_rare)} dead/rare, {r.inactive_in_low_mode:.0%} of them in the low mode, "
-                     f"low mode {r.low_mode_inactive:.0%} dead/rare" for n, r in membership.drop(index="standard").iterrows()))
+                 notes=f"other architectures with a low mode and dead or rare latents: {others}"
+                       + (f". Not readable: {unreadable}" if unreadable else ""))
 
 
 @rule
@@ -381,7 +407,8 @@ def ab4(pearson: float, pearson_live: float, reference_width: int) -> Claim:
     return Claim("AB-4", "Alignment correlates with the MCS to a larger SAE's dictionary",
                  "Pearson 0.65 (Pythia-70M MLP layer 2; Riggs's SAEs of two sizes, trained separately)",
                  f"Pearson {pearson:.2f} (live latents: {pearson_live:.2f}), reference {reference_width} latents",
-                 verdict(pearson > AB4_PEARSON, partially=pearson > 0), evidence="ab4_alignment_vs_mcs.png")
+                 verdict(pearson > AB4_PEARSON, partially=pearson > 0), evidence="ab4_alignment_vs_mcs.png",
+                 magnitude=magnitude(pearson, AB4_PAPER_PEARSON))
 
 
 @rule
@@ -449,14 +476,31 @@ def ab9(topk_gain: pd.DataFrame) -> Claim:
                  evidence="ab9_topk_vs_aligned_topk.png")
 
 
+AB10_ARCHITECTURES = {"topk": "TopK", "standard": "standard"}  # the paper's figure is a TopK SAE's
+
+
+def emerged(by_checkpoint: pd.DataFrame) -> bool:
+    """AB-10: unimodal at the first snapshot, bimodal at the last."""
+    return bool(not by_checkpoint.iloc[0].bimodal and by_checkpoint.iloc[-1].bimodal)
+
+
 @rule
-def ab10(by_checkpoint: pd.DataFrame) -> Claim:
-    first, last = by_checkpoint.iloc[0], by_checkpoint.iloc[-1]
+def ab10(by_checkpoint: dict[str, pd.DataFrame]) -> Claim:
+    """``by_checkpoint``: ``checkpoint_bimodality`` of the TopK SAE, whose snapshots the paper's
+    figure shows (SAEBench's Gemma-2-2B TopK), and of the standard SAE, read the same way. The
+    verdict is TopK's; the standard SAE is reported next to it."""
+    topk = by_checkpoint["topk"]
+
+    def read(name: str) -> str:
+        return f"{AB10_ARCHITECTURES[name]}: " + ", ".join(
+            f"{t / 1e3:,.0f}k b {r.sarle:.2f} D {r.ashman_d:.1f}" for t, r in by_checkpoint[name].iterrows())
+
     return Claim("AB-10", "Bimodality emerges during training: the histogram starts unimodal and splits",
-                 "unimodal -> bimodal",
-                 "; ".join(f"{t / 1e3:,.0f}k: b {r.sarle:.2f} D {r.ashman_d:.1f}" for t, r in by_checkpoint.iterrows()),
-                 verdict(not first.bimodal and last.bimodal, partially=last.bimodal),
-                 evidence="ab10_checkpoints.png")
+                 "unimodal -> bimodal (a TopK SAE's checkpoints)", "; ".join(read(n) for n in AB10_ARCHITECTURES),
+                 verdict(emerged(topk), partially=bool(topk.iloc[-1].bimodal) or emerged(by_checkpoint["standard"])),
+                 evidence="ab10_checkpoints.png",
+                 notes="verdict on TopK, the paper's; the standard SAE " + (
+                     "splits too" if emerged(by_checkpoint["standard"]) else "does not split from one mode to two"))
 
 
 def setup(settings: Profile, data: SiteData, ce_tokens: int, study: AlignmentStudy, architectures: dict[str, SAESpec],

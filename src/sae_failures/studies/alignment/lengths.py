@@ -33,9 +33,10 @@ def alignment_lengths(settings: Profile, seed: int) -> list[dict]:
         rows.append(row(alignment.ab2(modes), seed, b, sum(alignment.ab2_bimodal(modes).values()), ev))
         membership = alignment.membership_table(latents)
         rows.append(row(alignment.ab3(membership), seed, b, membership.loc["standard"].low_mode_inactive, ev))
-        by_checkpoint = alignment.checkpoint_bimodality(
-            {t: to_numpy(alignment_scores(sae)) for t, sae in saes["standard"].items() if t <= b})
-        rows.append(row(alignment.ab10(by_checkpoint), seed, b, by_checkpoint.ashman_d.iloc[-1], ev))
+        by_checkpoint = {name: alignment.checkpoint_bimodality(
+            {t: to_numpy(alignment_scores(sae)) for t, sae in saes[name].items() if t <= b})
+            for name in alignment.AB10_ARCHITECTURES}
+        rows.append(row(alignment.ab10(by_checkpoint), seed, b, by_checkpoint["topk"].ashman_d.iloc[-1], ev))
     return rows
 
 

@@ -48,12 +48,19 @@ def release_histograms(scores: dict[str, np.ndarray], bins: int = 80) -> plt.Fig
     return fig
 
 
-def checkpoint_histograms(scores: dict[int, np.ndarray], bins: int = 50) -> plt.Figure:
-    """The alignment histogram at each training checkpoint (AB-10), one panel per snapshot."""
-    fig, axes = plt.subplots(1, len(scores), figsize=(2.3 * len(scores), 2.6), sharey=True, squeeze=False)
-    hi = max(1.2, max(float(np.quantile(a, 0.999)) for a in scores.values()))
-    for ax, (tokens, a) in zip(axes[0], scores.items(), strict=True):
-        ax.hist(np.clip(a, -0.2, hi), bins=np.linspace(-0.2, hi, bins), color="tab:blue")
-        ax.set(title=f"{tokens / 1e3:,.0f}k tokens", xlabel="a_i", yscale="log")
-    axes[0][0].set_ylabel("latents (log)")
+def checkpoint_histograms(scores: dict[str, dict[int, np.ndarray]], names: dict[str, str],
+                          bins: int = 50) -> plt.Figure:
+    """The alignment histogram at each training checkpoint (AB-10): one row per SAE
+    (``scores``' keys, labelled by ``names``), one panel per snapshot."""
+    n_cols = max(len(s) for s in scores.values())
+    fig, axes = plt.subplots(len(scores), n_cols, figsize=(2.3 * n_cols, 2.6 * len(scores)), squeeze=False)
+    hi = max(1.2, max(float(np.quantile(a, 0.999)) for s in scores.values() for a in s.values()))
+    for row, (name, snapshots) in zip(axes, scores.items(), strict=True):
+        for ax, (tokens, a) in zip(row, snapshots.items(), strict=False):
+            ax.hist(np.clip(a, -0.2, hi), bins=np.linspace(-0.2, hi, bins), color="tab:blue")
+            ax.set(title=f"{names[name]}, {tokens / 1e3:,.0f}k tokens", xlabel="alignment score a_i", yscale="log")
+        row[0].set_ylabel("latents (log scale)")
+        for ax in row[len(snapshots):]:
+            ax.set_visible(False)
+    fig.tight_layout()
     return fig

@@ -7,4 +7,4 @@ its own rules read them, so changing a rule here re-reads the records.
 """
 
 NOTEBOOK = "05_scale_and_seeds"
-VERSION = 1
+VERSION = 2

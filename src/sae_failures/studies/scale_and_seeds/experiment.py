@@ -32,8 +32,9 @@ from typing import Any
 
 import pandas as pd
 
-from sae_failures.engine.claims import Claim, rejudge
+from sae_failures.engine.claims import NO_EVIDENCE, Claim, rejudge
 from sae_failures.engine.devices import resolve_device
+from sae_failures.engine.headline import headline, magnitude
 from sae_failures.engine.seeds import Decision, SeedCount, TrainingTrend, tokens_label
 from sae_failures.profiles import Profile
 from sae_failures.runs import records
@@ -56,6 +57,7 @@ class LengthClaim:
     threshold: float  # where the claim's verdict rule draws its line on that number
     tolerance: float  # a smaller change over the last doubling counts as settled
     paper: float | None = None  # the paper's value, where it is a number
+    effect: bool = False  # ``paper`` is an effect size the headline matches (``headline.magnitude``)
 
     @property
     def target(self) -> tuple[float, str]:
@@ -72,8 +74,10 @@ LENGTH_CLAIMS: dict[str, LengthClaim] = {
     "AB-2": LengthClaim("alignment", "architectures bimodal near 0 and 1 (of 4)", 4.0, 0.5, paper=4.0),
     "AB-3": LengthClaim("alignment", "share of the standard SAE's low mode that is dead or rare",
                         alignment.AB3_LOW_INACTIVE, 0.02),
-    "AB-4": LengthClaim("alignment_reference", "Pearson(alignment, MCS)", alignment.AB4_PEARSON, 0.02, paper=0.65),
-    "AB-10": LengthClaim("alignment", "Ashman's D of the standard SAE's alignment scores", 2.0, 0.1),
+    "AB-4": LengthClaim("alignment_reference", "Pearson(alignment, MCS)", alignment.AB4_PEARSON, 0.02,
+                        paper=alignment.AB4_PAPER_PEARSON,
+                        effect=True),
+    "AB-10": LengthClaim("alignment", "Ashman's D of the TopK SAE's alignment scores", 2.0, 0.1),
     "AB-7": LengthClaim("alignment_sweeps", "dead fraction of the aligned SAEs", 0.0, 0.01, paper=0.0),
     "AB-9": LengthClaim("alignment_sweeps", "aligned TopK's EV gain at the smallest k",
                         alignment.AB9_NO_DIFFERENCE, 0.002, paper=0.0),
@@ -159,11 +163,16 @@ def trend(claim: str, rows: pd.DataFrame) -> TrainingTrend:
                          paper=target, target_name=name)
 
 
-def decision(claim: str, rows: pd.DataFrame) -> Decision:
-    """Seeds at the longest budget, and the trend over budgets."""
+def judged_at_longest(claim: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """The claim's rows at its longest budget whose SAEs could judge it (not ``claims.NO_EVIDENCE``)."""
     mine = rows[rows.claim == claim]
     longest = mine[mine.tokens == mine.tokens.max()]
-    return Decision(SeedCount.of(list(longest.verdict == "reproduced")), trend(claim, rows))
+    return longest[~longest.verdict.isin(NO_EVIDENCE)]
+
+
+def decision(claim: str, rows: pd.DataFrame) -> Decision:
+    """Seeds at the longest budget (those that could judge it), and the trend over budgets."""
+    return Decision(SeedCount.of_verdicts(list(judged_at_longest(claim, rows).verdict)), trend(claim, rows))
 
 
 def length_table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -174,21 +183,45 @@ def length_table(rows: pd.DataFrame) -> pd.DataFrame:
     order = [c for c in LENGTH_CLAIMS if c in table.index]
     table = table.loc[order]
     table.insert(0, "quantity", [LENGTH_CLAIMS[c].quantity for c in order])
-    table["decision"] = [str(decision(c, rows)) for c in order]
+    table["decision"] = [str(decision(c, rows)) if len(judged_at_longest(c, rows)) else "no seed could measure it"
+                         for c in order]
     return table
+
+
+def length_headline(claim: str, rows: pd.DataFrame) -> str:
+    """A length claim's headline (``headline``): the longest budget's seeds, ``undecided`` unless
+    decided, its magnitude against the paper's effect (mean over those seeds) where it has one."""
+    decided, spec = decision(claim, rows), LENGTH_CLAIMS[claim]
+    size = magnitude(decided.trend.values[-1], spec.paper) if spec.effect and spec.paper else ""
+    return headline(decided.verdict, size, undecided=not decided.decided)
+
+
+def seeds_headline(count: SeedCount, magnitudes: Sequence[str]) -> str:
+    """A claim's headline from its seed runs: their count, and the magnitude most of them matched."""
+    sizes = [m for m in magnitudes if isinstance(m, str) and m]  # a record made before magnitudes has none
+    size = max(set(sizes), key=sizes.count) if sizes else ""
+    return headline(count.verdict, size)
 
 
 def claims(outcomes: pd.DataFrame, rows: pd.DataFrame) -> list[Claim]:
     """Every language-model claim the seed runs judged, with its seed count at the notebooks'
     sizes, and every length claim measured in ``rows``, which takes its verdict from the
-    longest budget's seeds and says whether it is decided."""
+    longest budget's seeds and says whether it is decided; each with its headline."""
     counts = seed_counts(outcomes)
     measured = [c for c in LENGTH_CLAIMS if c in set(rows.claim)]
     made = []
     for claim_id in dict.fromkeys([*counts, *measured]):
         count = counts.get(claim_id)
         at_notebook = f"{count} at the notebook's sizes" if count else "its notebook has no seed runs in this profile"
-        if claim_id in measured:
+        if claim_id in measured and not len(judged_at_longest(claim_id, rows)):
+            mine = rows[rows.claim == claim_id]
+            last = mine[mine.tokens == mine.tokens.max()].iloc[0]
+            made.append(Claim(claim_id, last.statement, last.paper_value, last.measured, last.verdict,
+                              evidence="length_curves.png", notes=f"no seed's SAE could measure it at "
+                              f"{tokens_label(last.tokens)} tokens (seed {last.seed}: {last.measured})",
+                              seeds=f"{at_notebook}; none could measure it at the longest budget",
+                              more_training="-", headline=last.verdict.replace("_", " ")))
+        elif claim_id in measured:
             first = rows[rows.claim == claim_id].iloc[0]
             spec, decided = LENGTH_CLAIMS[claim_id], decision(claim_id, rows)
             curve = ", ".join(f"{tokens_label(t)} {v:.3g}" for t, v in zip(decided.trend.tokens, decided.trend.values,
@@ -197,13 +230,14 @@ def claims(outcomes: pd.DataFrame, rows: pd.DataFrame) -> list[Claim]:
                               f"{spec.quantity}: {curve} (mean of {decided.seeds.n} seeds)", decided.verdict,
                               evidence="length_curves.png",
                               seeds=f"{at_notebook}; {decided.seeds} at {tokens_label(decided.trend.tokens[-1])} tokens",
-                              more_training=str(decided)))
+                              more_training=str(decided), headline=length_headline(claim_id, rows)))
         else:
             first = outcomes.loc[claim_id].iloc[0]
             made.append(Claim(claim_id, first.statement, first.paper_value,
                               "; ".join(f"seed {s}: {v}" for s, v in outcomes.loc[claim_id].verdict.items()),
                               count.verdict, evidence="seed_verdicts.png", seeds=at_notebook,
-                              more_training="not in the length study (it reproduced in its notebook's run)"))
+                              more_training="not in the length study (it reproduced in its notebook's run)",
+                              headline=seeds_headline(count, list(outcomes.loc[claim_id].get("magnitude", [])))))
     return made
 
 

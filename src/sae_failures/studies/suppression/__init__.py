@@ -6,4 +6,4 @@ The fine-tuning methods themselves are the ``variants.scaled`` SAE.
 """
 
 NOTEBOOK = "01_feature_suppression"
-VERSION = 1
+VERSION = 2

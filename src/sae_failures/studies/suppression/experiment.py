@@ -24,6 +24,7 @@ from sae_failures.engine import saes
 from sae_failures.engine.activations import ActivationStore
 from sae_failures.engine.claims import Claim, rule, verdict
 from sae_failures.engine.devices import to_numpy
+from sae_failures.engine.headline import DIRECTION, MATCHED, magnitude
 from sae_failures.engine.metrics import latent_firing
 from sae_failures.engine.sites import SiteData
 from sae_failures.engine.specs import SAESpec, cache_relpath, release_spec, standard_spec
@@ -311,8 +312,14 @@ def fs4(l0: pd.DataFrame, convergence: pd.DataFrame) -> Claim:
                                  f"{convergence[m].abs().max():.1%} over the last fifth" for m in ENCODER_METHODS))
 
 
+FS5_POST_DECODER = {"mse_reduction": 0.09, "ppl_gap_reduction": 0.24}  # the post's Decoder averages over layers
+FS6_POST_COSINE = 0.983
+
+
 @rule
 def fs5(frac_mean: pd.DataFrame, finetune_tokens: int, convergence: pd.DataFrame) -> Claim:
+    """The magnitude matches when both of Decoder's reductions are within a factor of 2 of the post's."""
+    sizes = {magnitude(float(frac_mean.loc["Decoder", k]), post) for k, post in FS5_POST_DECODER.items()}
     return Claim("FS-5", "Fractional MSE / perplexity-gap reduction (mean over layers); Decoder helps, Baseline ~ 0, Scale helps",
                  "Decoder: 9% MSE, 24% perplexity gap",
                  "; ".join(f"{m}: MSE {frac_mean.mse_reduction[m]:.1%}, ppl gap {frac_mean.ppl_gap_reduction[m]:.1%}"
@@ -321,15 +328,19 @@ def fs5(frac_mean: pd.DataFrame, finetune_tokens: int, convergence: pd.DataFrame
                          and (frac_mean.loc["Baseline"] < frac_mean.loc["Decoder"]).all(),
                          partially=frac_mean.loc["Decoder"].gt(0).all()), evidence="fs5_fractional_reduction.png",
                  notes=f"{finetune_tokens:,} fine-tuning tokens; decoder-side MSE changed at most "
-                       f"{convergence[list(DECODER_SIDE)].abs().max().max():.1%} over the last fifth")
+                       f"{convergence[list(DECODER_SIDE)].abs().max().max():.1%} over the last fifth; Decoder "
+                       f"against the post's 9% and 24%: {' and '.join(sorted(sizes))}",
+                 magnitude=DIRECTION if DIRECTION in sizes else MATCHED)
 
 
 @rule
 def fs6(mean_cosines: dict[int, float]) -> Claim:
     """``mean_cosines``: per layer, the mean cosine of each decoder row before and after (``row_cosines``)."""
     mean_cos = float(np.mean(list(mean_cosines.values())))
-    return Claim("FS-6", "Decoder fine-tuning barely rotates latents (mean cosine before/after)", "0.983",
-                 f"{mean_cos:.3f} (mean over layers)", verdict(mean_cos > FS6_COSINE), evidence="fs6_decoder_cosine.png")
+    return Claim("FS-6", "Decoder fine-tuning barely rotates latents (mean cosine before/after)", f"{FS6_POST_COSINE}",
+                 f"{mean_cos:.3f} (mean over layers)", verdict(mean_cos > FS6_COSINE), evidence="fs6_decoder_cosine.png",
+                 notes="magnitude: the rotation 1 - cosine against the post's 0.017",
+                 magnitude=magnitude(1 - mean_cos, 1 - FS6_POST_COSINE))
 
 
 @rule
@@ -350,11 +361,14 @@ def fs8(scale_correlations: dict[str, float], additive_correlations: dict[str, f
     """The two correlation sets of a ``ScaleAnalysis``."""
     sc, ac = scale_correlations, additive_correlations
     return Claim("FS-8", "The additive change in mean activation depends much less on strength than the scale does",
-                 "direction only (values lost)",
+                 "direction only (values lost; the first additive correlation was negative)",
                  f"Pearson additive~strength {ac['pearson_strength']:.2f} vs s~strength {sc['pearson_strength']:.2f}; "
                  f"additive~freq {ac['pearson_frequency']:.2f}; partial {ac['partial_strength']:.2f}, {ac['partial_frequency']:.2f}",
                  verdict(abs(ac["pearson_strength"]) < abs(sc["pearson_strength"])),
-                 evidence="fs7_fs8_scale_vs_frequency_strength.png")
+                 evidence="fs7_fs8_scale_vs_frequency_strength.png",
+                 notes="the post's numbers are lost, but a minus sign survives on its first additive correlation "
+                       "(\"became -…\"): it was negative; here additive~freq is "
+                       f"{ac['pearson_frequency']:+.2f} and additive~strength {ac['pearson_strength']:+.2f}")
 
 
 @rule
