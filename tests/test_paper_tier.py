@@ -58,7 +58,7 @@ def test_the_rehearsal_overrides_are_valid_and_smoke_sized():
 
     rehearsed = with_overrides(PROFILES["paper"], overrides())
     assert rehearsed.model == PROFILES["paper"].model and rehearsed.gated.sites == PROFILES["paper"].gated.sites
-    assert rehearsed.sae_batch_size == PROFILES["smoke"].sae_batch_size
+    assert rehearsed.eval_tokens == PROFILES["smoke"].eval_tokens and rehearsed.sae_batch_size == 256
     assert rehearsed.train_tokens == rehearsed.gated.sweep_tokens == 8 * rehearsed.sae_batch_size
     assert "llama-3-8b-it-res-jh" not in rehearsed.alignment.releases
     assert len(rehearsed.alignment.releases) == len(PROFILES["paper"].alignment.releases) - 1

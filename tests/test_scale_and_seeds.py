@@ -178,3 +178,13 @@ def test_length_curves_tick_the_budgets_read() -> None:
     assert [t.get_text() for t in ax.get_xticklabels()] == ["250k", "500k", "1M", "2M", "4M"]
     assert not ax.xaxis.get_minorticklocs().size
     plt.close(fig)
+
+
+def test_the_seed_grid_draws_every_verdict_in_its_own_colour() -> None:
+    """The grid once raised KeyError on 'unmeasurable', a verdict added after its colour table."""
+    fig = scale_plots.verdict_grid(outcomes({"AB-3": list(VERDICTS)}))
+    legend = fig.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == list(VERDICTS)
+    colours = {tuple(h.get_facecolor()) for h in legend.legend_handles}
+    assert len(colours) == len(VERDICTS)
+    plt.close(fig)

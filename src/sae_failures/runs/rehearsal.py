@@ -6,9 +6,9 @@ the same notebooks and package, with nothing changed but the environment:
 - the hub's assets come from ``standins`` (random models with the real configs, a Brown
   tokenizer, stand-in sae-lens releases, a parquet corpus) through ``HF_HOME``,
   ``HF_HUB_OFFLINE=1`` and ``$SAE_FAILURES_OPENWEBTEXT``;
-- the sizes are smoke's (held-out and CE token counts, batch, grids; one point per alignment
-  sweep, layers 0 and 3 of notebook 01's six; calibration probes of 4 batches), SAEs trained on
-  8 batches and dictionaries of 2 x d, through
+- the sizes are smoke's (held-out and CE token counts, grids; one point per alignment sweep,
+  layers 0 and 3 of notebook 01's six; calibration probes of 4 batches), SAEs trained on 8
+  batches of 256 rows and dictionaries of 2 x d, through
   ``$SAE_FAILURES_OVERRIDES``: the paper's models, hooks, layers and code paths at a size
   two CPU cores run in minutes;
 - caches, figures and records live under ``data/rehearsal/<notebooks>/`` (``$SAE_FAILURES_DATA``,
@@ -41,16 +41,19 @@ WIDTH = TimesD(2)
 # Batches each rehearsed SAE trains on: enough for every snapshot, warm-up and resume point
 # (smoke trains on 23); the streams' forward passes, at fp32 on one core, are most of the time.
 TRAIN_BATCHES = 8
+# Rows per SAE batch: a quarter of smoke's, so that a stream's norm estimate and b_dec start
+# (``training``: 16 and at most ``TRAIN_BATCHES`` batches) need one forward pass of the model.
+BATCH = 256
 
 
 def overrides() -> dict:
     """The paper profile at smoke's sizes, with 2 x d dictionaries and every SAE trained on
-    ``TRAIN_BATCHES`` batches, minus releases not stood in."""
+    ``TRAIN_BATCHES`` batches of ``BATCH``, minus releases not stood in."""
     smoke, paper = PROFILES["smoke"], PROFILES["paper"]
-    tokens = TRAIN_BATCHES * smoke.sae_batch_size
+    tokens = TRAIN_BATCHES * BATCH
     return {
         "train_tokens": tokens, "eval_tokens": smoke.eval_tokens, "ce_tokens": smoke.ce_tokens,
-        "sae_batch_size": smoke.sae_batch_size,
+        "sae_batch_size": BATCH,
         "suppression.toy_p": list(smoke.suppression.toy_p), "suppression.toy_m": list(smoke.suppression.toy_m),
         "suppression.finetune_tokens": min(smoke.suppression.finetune_tokens, tokens),
         "suppression.train_tokens": tokens,
@@ -63,7 +66,7 @@ def overrides() -> dict:
         "gated.gated_width": 1024, "gated.sweep_tokens": tokens,
         "gated.baseline_l1": list(smoke.gated.baseline_l1[::2]), "gated.gated_l1": list(smoke.gated.gated_l1[::2]),
         "gated.rescale_shift_tokens": min(smoke.gated.rescale_shift_tokens, tokens),
-        "calibration.tokens": 4 * smoke.sae_batch_size, "calibration.probes": 2,
+        "calibration.tokens": 4 * BATCH, "calibration.probes": 2,
     }
 
 

@@ -14,7 +14,7 @@ from sae_failures.engine.seeds import tokens_label
 from sae_failures.studies.scale_and_seeds.experiment import LENGTH_CLAIMS
 
 VERDICT_COLORS = {"reproduced": "tab:green", "partial": "gold", "not_reproduced": "tab:red",
-                  "not_attempted": "lightgray"}
+                  "unmeasurable": "lightsteelblue", "not_attempted": "lightgray"}
 
 
 def verdict_grid(outcomes: pd.DataFrame) -> plt.Figure:
