@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sae_lens.saes.gated_sae import GatedSAE, GatedSAEConfig
@@ -157,9 +158,7 @@ def test_init_norm_check_trains_each_spec_at_both_initial_norms(sparse_store):
     assert table.iloc[3].explained_variance == pytest.approx(unit_aligned["explained_variance"])
 
 
-def _membership(**standard) -> "pd.DataFrame":
-    import pandas as pd
-
+def _membership(**standard) -> pd.DataFrame:
     row = {"bimodal": True, "n_latents": 100, "n_low_mode": 20, "n_dead": 15, "n_rare": 3,
            "inactive_in_low_mode": 1.0, "low_mode_inactive": 0.9, "median_frequency_low": 0.0,
            "median_frequency_high": 0.1}

@@ -27,7 +27,9 @@ HOOK = "blocks.12.hook_resid_post"
 
 def test_cache_keys_made_before_the_package_was_split_are_found_after_it(monkeypatch):
     """Keys computed by the code before specs / training / saes were separate modules, under
-    the SAE cache version they were made with (a moved module changes no key)."""
+    the SAE cache version they were made with (a moved module changes no key; TopK's key
+    changed when it gained the snapshots AB-10 reads, the fine-tunes' when they became
+    constant-rate runs with a halfway snapshot)."""
     monkeypatch.setattr(spec_module, "CACHE_VERSION", 2)
     offline = get_profile("offline")
     train = spec_for(offline, HOOK, "train")
@@ -36,11 +38,13 @@ def test_cache_keys_made_before_the_package_was_split_are_found_after_it(monkeyp
     assert spec_for(get_profile("smoke"), HOOK, "train").key() == "a259ed40d87bef3a"
     base = standard_spec(train, offline.train_tokens, offline.sae_batch_size, 576, autocast=True)
     assert base.path().name == "standard_unit_norm-w2304-s3-n1000000-seed0-c85b96ece0eb6d80"
-    assert suppression.finetune_spec(base, "Decoder", offline.suppression.finetune_tokens).key() == "0a219048c8445d29"
+    tune = offline.suppression
+    assert suppression.finetune_spec(base, "Decoder", tune.finetune_tokens, tune.finetune_batch,
+                                     offline.train_tokens).key() == "985085a35f634f5d"
     study = alignment.study_config(offline.alignment, 576)
     arch = alignment.architecture_specs(train, offline, study.width, 0, checkpoints=study.checkpoints)
     assert {name: spec.key() for name, spec in arch.items()} == {
-        "standard": "1715e0cd6d0249d3", "topk": "ef0723a5bb94632c", "gated": "e260f00b4b966901",
+        "standard": "1715e0cd6d0249d3", "topk": "502358b8a4f70501", "gated": "e260f00b4b966901",
         "jumprelu": "2834644ffa884d8c"}
     sweep = alignment.paired_sweep(train, study.sweep_l1, list(study.sweep_widths), study.sweep_tokens,
                                    offline.sae_batch_size, 0, offline.sae_autocast, study.checkpoints)
@@ -91,7 +95,9 @@ def test_notebook_claims_cells_only_assemble_the_table(path):
 
 def test_every_profile_names_every_study_section():
     for profile in PROFILES.values():
-        assert profile.suppression.finetune_tokens < profile.train_tokens
+        tune = profile.suppression
+        assert tune.finetune_tokens >= 2 * tune.finetune_batch  # a halfway snapshot, one batch in at least
+        assert tune.finetune_tokens % tune.finetune_batch == 0
         assert profile.alignment.sweep_tokens <= profile.train_tokens
         assert profile.gated.ablation_site in {s.label for s in profile.gated.sites}
 

@@ -165,3 +165,55 @@ def test_jumprelu_check_passes_the_shared_encoder_and_fails_an_untied_one(tmp_pa
         check = jumprelu_check(SAE.load_from_disk(tmp_path / name), x)
         assert check.n_entries == 256 * K
         assert check.holds == (name == "tied")
+
+
+def test_a_site_whose_ablation_costs_little_is_measured_on_more_tokens():
+    from sae_failures.studies.gated.experiment import CE_MAX_FACTOR, site_ce_tokens
+
+    assert site_ce_tokens(8192, 2.0) == 8192  # a residual stream: the profile's tokens
+    assert site_ce_tokens(8192, 0.5) == 4 * 8192  # (1 nat / 0.5 nats)^2
+    assert site_ce_tokens(8192, 0.08) == CE_MAX_FACTOR * 8192  # attention 3: capped
+    assert site_ce_tokens(8192, 0.0) == CE_MAX_FACTOR * 8192
+
+
+def _sweep(site: str, gated: float, baseline: float) -> list[dict]:
+    return [{"site": site, "variant": "Gated", "sparsity": 4.0, "ce_loss_recovered": gated},
+            {"site": site, "variant": "baseline", "sparsity": 2.5, "ce_loss_recovered": baseline}]
+
+
+def test_the_seed_spread_is_the_widest_range_over_three_seeds_of_either_middle_sae():
+    import pandas as pd
+
+    from sae_failures.studies.gated.experiment import GatedStudy, seed_spread
+
+    study = {"resid 3": GatedStudy(16, 1024, (1.5, 2.5, 4.0), (2.5, 4.0, 6.5), "resid 3", 512)}
+    off_middle = {"site": "resid 3", "variant": "Gated", "sparsity": 6.5, "ce_loss_recovered": 0.5}
+    results = pd.DataFrame([*_sweep("resid 3", 0.90, 0.80), off_middle])
+    spread = pd.DataFrame([{**r, "seed": s} for s, (g, b) in ((1, (0.91, 0.78)), (2, (0.895, 0.81)))
+                           for r in _sweep("resid 3", g, b)])
+    assert seed_spread(results, spread, study)["resid 3"] == pytest.approx(0.03)  # baseline 0.78-0.81
+
+
+def test_differences_inside_the_seed_spread_are_not_effects():
+    """GS-6 once called +0.0001 "hurts", GS-7 47% "a small part", and GS-4 any gain a win."""
+    import pandas as pd
+
+    from sae_failures.studies.gated import experiment as gated
+
+    readout = gated.AblationReadout(
+        gains=pd.Series({"decoder trained through aux": 0.0001, "no r_mag": 0.02, "untied W_mag": -0.00005}),
+        gated_gain=0.05, rescale_shift_gain=0.0235, rescale_shift_gamma=pd.Series([0.999, 1.001]))
+    assert gated.gs6(readout, "resid 12", 0.004).verdict == "partial"  # the aux ablation's +0.0001 is noise
+    assert gated.gs6(readout, "resid 12", 0.00008).verdict == "reproduced"
+    untied_gains = gated.AblationReadout(readout.gains.replace(-0.00005, -0.003), 0.05, 0.0235,
+                                         readout.rescale_shift_gamma)
+    assert gated.gs6(untied_gains, "resid 12", 0.00008).verdict == "partial"  # untied gains 0.003
+    assert gated.gs7(readout, "resid 12").verdict == "partial"  # 47% is not a small part
+    small = gated.AblationReadout(readout.gains, rescale_shift_gain=0.01, gated_gain=0.05,
+                                  rescale_shift_gamma=readout.rescale_shift_gamma)
+    assert gated.gs7(small, "resid 12").verdict == "reproduced"  # 20%
+    rows = [("baseline", 10, 0.50), ("baseline", 40, 0.90), ("Gated", 10, 0.505), ("Gated", 40, 0.903)]
+    results = pd.DataFrame(rows, columns=["variant", "l0", "ce_loss_recovered"]).assign(
+        site="attn 3", ce_zero=2.1, ce_clean=2.0, n_ce_tokens=65_536)
+    assert gated.gs4(results, pd.Series({"attn 3": 0.0})).verdict == "reproduced"
+    assert gated.gs4(results, pd.Series({"attn 3": 0.01})).verdict == "not_reproduced"  # both gains inside 0.01

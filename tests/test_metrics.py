@@ -114,6 +114,15 @@ def test_ce_splice_identity_recovers_everything_and_zero_sae_nothing(offline_mod
     assert exact.n_tokens == 2 * 15
 
 
+def test_the_zero_ablation_cost_is_the_budget_ce_recovered_divides_by(offline_model):
+    hook = "blocks.3.hook_attn_out"
+    contexts = np.concatenate([np.zeros((2, 1)), np.random.default_rng(2).integers(100, 40000, (2, 15))], 1)
+    losses = splicing.ce_losses(offline_model, identity_sae(offline_model.cfg.d_model), hook,
+                                contexts.astype(np.int32), separator=0)
+    cost = splicing.zero_ablation_cost(offline_model, hook, contexts.astype(np.int32), separator=0)
+    assert cost == pytest.approx(losses.zero - losses.clean, abs=1e-6)
+
+
 def test_passes_start_at_the_hooks_block_and_match_the_full_forward(offline_model):
     hook = "blocks.3.hook_mlp_out"
     assert splicing._start_layer(hook) == 3 and splicing._start_layer("blocks.0.mlp.hook_post") == 0

@@ -25,16 +25,23 @@ SMOKE = Sizes("smoke", 10)
 REPO = Path(__file__).resolve().parents[1]
 
 
+def suppression_version() -> int:
+    import sae_failures.studies.suppression
+
+    return sae_failures.studies.suppression.VERSION
+
+
 def test_the_key_follows_the_versions_the_profile_and_the_libraries(monkeypatch):
     key = records.study_key("suppression", SMOKE)
     assert records.study_key("suppression", SMOKE) == key
     assert records.study_key("suppression", Sizes("smoke", 20)) != key
     assert records.study_key("gated", SMOKE) != key
-    monkeypatch.setattr("sae_failures.studies.suppression.VERSION", 2)
+    monkeypatch.setattr("sae_failures.studies.suppression.VERSION", suppression_version() + 1)
     assert records.study_key("suppression", SMOKE) != key
     assert records.study_key("gated", SMOKE) == records.study_key("gated", SMOKE)
     monkeypatch.undo()
-    monkeypatch.setattr("sae_failures.engine.VERSION", 2)
+    import sae_failures.engine
+    monkeypatch.setattr("sae_failures.engine.VERSION", sae_failures.engine.VERSION + 1)
     assert records.study_key("suppression", SMOKE) != key
     monkeypatch.undo()
     monkeypatch.setattr(records, "library_versions", lambda: {"torch": "other"})
@@ -71,7 +78,8 @@ def test_a_pure_move_rename_or_comment_stales_nothing(tmp_path):
                                                  "studies.suppression import readouts"))
     assert key_in_copy(copy) == records.study_key("suppression", SMOKE)
     init = copy / "studies" / "suppression" / "__init__.py"
-    init.write_text(init.read_text().replace("VERSION = 1", "VERSION = 2"))
+    version = suppression_version()
+    init.write_text(init.read_text().replace(f"VERSION = {version}", f"VERSION = {version + 1}"))
     assert key_in_copy(copy) != records.study_key("suppression", SMOKE)  # a bump is what stales
     assert key_in_copy(copy, "gated") == records.study_key("gated", SMOKE)  # and only its own study
 
@@ -106,9 +114,13 @@ def test_a_tampered_truncated_or_stale_record_is_recomputed_not_served(tmp_data,
     assert records.recorded("lengths", SMOKE, "family", 0, "gated", lambda: {"v": 4}) == {"v": 4}
     assert "is corrupt" in capsys.readouterr().err
 
-    monkeypatch.setattr("sae_failures.studies.gated.VERSION", 2)
+    import sae_failures.studies.gated
+
+    version = sae_failures.studies.gated.VERSION
+    monkeypatch.setattr("sae_failures.studies.gated.VERSION", version + 1)
     assert records.recorded("lengths", SMOKE, "family", 0, "gated", lambda: {"v": 5}) == {"v": 5}
-    assert "smoke/lengths/family/seed0.json is stale (made under study_version 1 -> 2: commit" in capsys.readouterr().err
+    assert (f"smoke/lengths/family/seed0.json is stale (made under study_version {version} -> {version + 1}: commit"
+            in capsys.readouterr().err)
     key = records.study_key("gated", SMOKE)
     assert json.loads(path.read_text())["key"] == key
     assert records.record_state(path, key) == "current" and records.record_state(path, "other").startswith("stale")

@@ -79,7 +79,7 @@ def test_a_changed_threshold_re_reads_seed_runs_and_length_records_without_recom
     readout = gated.AblationReadout(
         gains=pd.Series({"decoder trained through aux": 0.01, "no r_mag": 0.02, "untied W_mag": -0.002}),
         gated_gain=0.05, rescale_shift_gain=0.01, rescale_shift_gamma=pd.Series([0.999, 1.001]))
-    row = length_row(gated.gs6(readout, "resid 12"), 0, 8192, -0.002, 0.5)
+    row = length_row(gated.gs7(readout, "resid 12"), 0, 8192, 0.2, 0.5)
     records.write_record(records.record_path("smoke", "lengths", "gated", 0), "lengths", "smoke", "gated", 0,
                          "gated", scale.family_key(smoke, "gated"), [row])
     monkeypatch.setattr("sae_failures.runs.seed_runs.execute", lambda *a: pytest.fail("recomputed a seed run"))
@@ -88,7 +88,7 @@ def test_a_changed_threshold_re_reads_seed_runs_and_length_records_without_recom
     before = (seed_runs.seed_outcomes("smoke", [0], ["00"]).loc[("QS-1", 0), "verdict"],
               scale.family_results(smoke, "gated", 0)[0]["verdict"])
     monkeypatch.setattr(quickstart, "QS1_RECOVERED", 0.6)
-    monkeypatch.setattr(gated, "GS6_NO_GAIN", 0.001)
+    monkeypatch.setattr(gated, "GS7_SMALL_PART", 0.1)
     after = (seed_runs.seed_outcomes("smoke", [0], ["00"]).loc[("QS-1", 0), "verdict"],
              scale.family_results(smoke, "gated", 0)[0]["verdict"])
     assert before[0] == "partial" and after[0] == "reproduced"

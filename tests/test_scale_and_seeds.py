@@ -114,7 +114,9 @@ def test_a_family_is_keyed_by_its_own_studys_version_only(monkeypatch):
                for f in scale.FAMILIES)  # measured by the study whose version keys it
     before = {f: scale.family_key(smoke, f) for f in scale.FAMILIES}
     assert before["alignment"] == before["alignment_sweeps"] != before["gated"]
-    monkeypatch.setattr("sae_failures.studies.gated.VERSION", 2)
+    import sae_failures.studies.gated
+
+    monkeypatch.setattr("sae_failures.studies.gated.VERSION", sae_failures.studies.gated.VERSION + 1)
     after = {f: scale.family_key(smoke, f) for f in scale.FAMILIES}
     assert [f for f in scale.FAMILIES if after[f] != before[f]] == ["gated"]
     monkeypatch.setattr("sae_failures.studies.scale_and_seeds.VERSION", 2)  # its read-out rules change freely
@@ -135,9 +137,8 @@ def test_an_unresolved_profile_finds_the_records_of_the_resolved_one(monkeypatch
 
 
 def test_fine_tunes_of_a_long_budget_may_repeat_the_stored_activations():
-    # The first offline suppression part stopped at the 8M budget: its fine-tunes (notebook 01's
-    # share, 1.6M tokens) outgrew the 1M stored tokens with epochs=1; GS-7's rescale & shift at
-    # 4M (2M tokens) would have too.
+    # The first offline suppression part stopped at the 8M budget: its fine-tunes outgrew the 1M
+    # stored tokens with epochs=1; GS-7's rescale & shift at 4M (2M tokens) would have too.
     from types import SimpleNamespace
 
     from sae_failures.engine.saes import _check_epochs
@@ -152,15 +153,32 @@ def test_fine_tunes_of_a_long_budget_may_repeat_the_stored_activations():
     base = standard_spec(train, offline.train_tokens, offline.sae_batch_size, 576, autocast=True)
     budgets = doubling(*offline.scale.budgets)
     start = budget_spec(base, budgets, budgets[-1], offline.train_tokens)
-    tunes = suppression_family.finetune_specs(offline, start, budgets[-1], offline.train_tokens)
-    assert {(s.n_tokens, s.epochs) for s in tunes.values()} == {(3_198_976, 4)}
+    tunes = suppression_family.finetune_specs(offline, start, offline.train_tokens)
+    assert {(s.n_tokens, s.epochs) for s in tunes.values()} == {(2_097_152, 3)}
     for spec in tunes.values():
-        _check_epochs(spec, stored)  # raised before
-    assert suppression_family.finetune_specs(offline, start, budgets[0], offline.train_tokens)["Decoder"].epochs == 1
+        _check_epochs(spec, stored)
     study = gated_saes.study_config(offline.gated, 576)
     rescaled = gated_family.rescale_shift_at(study, start, offline.scale.sweep_budgets[-1], offline.train_tokens)
     assert rescaled.n_tokens == 2_000_896 and rescaled.epochs == 3
     _check_epochs(rescaled, stored)
+
+
+def test_a_fine_tune_is_the_same_whatever_its_base_budget():
+    """The length study once gave each fine-tune notebook 01's share of its base's budget, so a
+    base trained 16 x longer was fine-tuned 16 x longer: two things changed at once."""
+    from sae_failures.engine.specs import ActivationSpec, standard_spec
+    from sae_failures.engine.training_length import budget_spec
+
+    offline = PROFILES["offline"]
+    train = ActivationSpec("smollm2-135m-offline", "blocks.12.hook_resid_post", "brown", "train", 128,
+                           offline.train_tokens, "bfloat16")
+    base = standard_spec(train, offline.train_tokens, offline.sae_batch_size, 576, autocast=True)
+    budgets = doubling(*offline.scale.budgets)
+    shapes = {(s.n_tokens, s.batch_size, s.lr, s.lr_decay_frac)
+              for b in (budgets[0], budgets[-1])
+              for s in suppression_family.finetune_specs(offline, budget_spec(base, budgets, b, offline.train_tokens),
+                                                         offline.train_tokens).values()}
+    assert shapes == {(offline.suppression.finetune_tokens, offline.suppression.finetune_batch, 1e-3, 0.0)}
 
 
 def test_length_curves_tick_the_budgets_read() -> None:

@@ -1,11 +1,13 @@
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from sae_lens import SAE
 from sae_lens.saes.sae import TrainStepInput
 from sae_lens.saes.standard_sae import StandardSAE, StandardSAEConfig
 
-from sae_failures.engine.saes import get_sae
+from sae_failures.engine.metrics import reconstruction_metrics
+from sae_failures.engine.saes import get_sae, load_checkpoints
 from sae_failures.engine.specs import SAESpec
 from sae_failures.studies.suppression import experiment as suppression
 from sae_failures.variants.scaled import METHODS, ScaledTrainingSAE, ScaledTrainingSAEConfig
@@ -97,8 +99,31 @@ def test_partial_correlation_and_frequency_jump():
     assert suppression.partial_correlation(y, x, z) > 0.99
     assert abs(suppression.partial_correlation(y, z, x)) < 0.1
     freq = np.concatenate([np.zeros(5), np.full(10, 1e-6), np.full(20, 1e-2), [2e-2]])
-    threshold, decades = suppression.frequency_jump(freq)
-    assert threshold == pytest.approx(1e-2) and decades == pytest.approx(4.0)  # never-active ignored
+    threshold, decades = suppression.frequency_jump(freq, 1_000_000)
+    assert threshold == pytest.approx(1e-2) and decades == pytest.approx(4.0)
+
+
+def test_never_active_latents_are_the_dead_side_of_the_jump():
+    """FS-9 once dropped never-active latents, so on 32k tokens with no near-dead latents the
+    largest gap was log10(2), one firing to two; the dead side now counts, at half a firing."""
+    n = 1_000_000
+    freq = np.concatenate([np.zeros(500), np.full(3, 1 / n), np.logspace(-4, -1, 200)])
+    threshold, decades = suppression.frequency_jump(freq, n)
+    assert threshold == pytest.approx(1e-4) and decades == pytest.approx(2.0)  # 1e-6 up to 1e-4
+    threshold, decades = suppression.frequency_jump(np.concatenate([np.zeros(5), [1 / n, 2 / n, 3 / n]]), n)
+    assert decades == pytest.approx(np.log10(2))  # never active up to one firing: no jump
+
+
+def test_dataset_stats_count_every_row_once(sparse_store):
+    """Firings over a store's rows, however its batches are drawn, equal ``latent_stats`` on the same rows."""
+    store, _ = sparse_store
+    torch.manual_seed(0)
+    sae = StandardSAE(StandardSAEConfig(d_in=16, d_sae=8))
+    whole = suppression.latent_stats(sae, store.tensor())
+    counted = suppression.dataset_stats(sae, store, 10 * store.n_tokens)  # at most one pass
+    assert counted.n_tokens == store.n_tokens == whole.n_tokens
+    np.testing.assert_allclose(counted.frequency, whole.frequency)
+    np.testing.assert_allclose(counted.strength, whole.strength, rtol=1e-5)
 
 
 def test_fractional_reduction():
@@ -112,10 +137,39 @@ def test_finetune_spec_drops_the_penalty_except_for_baseline(sparse_store):
 
     base = standard_spec(store.spec, n_tokens=1024, batch_size=256, d_model=16)
     for method in METHODS:
-        spec = suppression.finetune_spec(base, method, n_tokens=512)
+        spec = suppression.finetune_spec(base, method, n_tokens=512, batch_size=64, stored_tokens=store.n_tokens)
         assert spec.sparsity == (base.sparsity if method == "Baseline" else 0.0)
         assert spec.init_from == cache_relpath(base)
         assert dict(spec.options) == {"finetune_method": method, "apply_b_dec_to_input": False}
+        assert (spec.lr_decay_frac, spec.checkpoint_tokens, spec.batch_size) == (0.0, (256,), 64)
+
+
+def test_a_finetune_reads_its_convergence_over_the_last_doubling(sparse_store, tmp_data):
+    """The fine-tunes once decayed their learning rate to 0 over the last fifth, the very span
+    the convergence check compared, so it could not see a run still moving. At a constant rate
+    the halfway snapshot is the run of half the length, bit for bit, and the held-out change
+    between the two is what the rule reads."""
+    import dataclasses
+
+    from sae_failures.engine.specs import standard_spec
+
+    store, _ = sparse_store
+    base = standard_spec(store.spec, n_tokens=1024, batch_size=256, d_model=16)
+    get_sae(base, store)
+    spec = suppression.finetune_spec(base, "Decoder", n_tokens=2048, batch_size=64, stored_tokens=store.n_tokens)
+    assert spec.epochs == -(-2048 // store.n_tokens)
+    get_sae(spec, store)
+    half = get_sae(dataclasses.replace(spec, n_tokens=1024, checkpoint_tokens=()), store)
+    snapshots = load_checkpoints(spec)
+    assert sorted(snapshots) == [1024, 2048]
+    torch.testing.assert_close(snapshots[1024].W_dec, half.W_dec, rtol=0, atol=0)
+    x = store.tensor()
+    mse = [reconstruction_metrics(snapshots[t], x)["mse"] for t in (1024, 2048)]
+    assert suppression.heldout_change(spec, x) == pytest.approx(mse[1] / mse[0] - 1)
+    convergence = pd.DataFrame({"Decoder": [0.004, -0.02], "Scale": [0.001, 0.0]}, index=[3, 9])
+    assert suppression.convergence_note(convergence, ["Scale"]).startswith("Scale fine-tunes converged")
+    assert "NOT converged" in suppression.convergence_note(convergence, ["Scale", "Decoder"])
+    assert "(Decoder, layer 9;" in suppression.convergence_note(convergence, ["Scale", "Decoder"])
 
 
 def test_post_coefficient_maps_to_the_scaled_convention():
@@ -158,7 +212,8 @@ def test_release_import_keeps_the_function_and_the_scaled_convention(sparse_stor
     assert torch.allclose(imported(x), expected, atol=1e-5)
     scale = imported.cfg.metadata.activation_scaling_factor
     assert torch.allclose(imported.W_dec.norm(dim=1), torch.full((8,), 1 / scale), atol=1e-5)
-    tuned = get_sae(suppression.finetune_spec(spec, "Scale", n_tokens=512), store)
+    tuned = get_sae(suppression.finetune_spec(spec, "Scale", n_tokens=512, batch_size=128,
+                                              stored_tokens=store.n_tokens), store)
     assert tuned.W_dec.shape == (8, 16)
     with pytest.raises(ValueError, match="width 8; the spec expects a standard SAE of width 32"):
         get_sae(release_spec("some-release", "other", store.spec, 32, 0.5, 256), store)

@@ -84,7 +84,7 @@ def test_dictionaries_orthonormal_or_near_orthogonal_in_superposition():
 
 
 def test_every_posts_setup_is_defined():
-    assert set(BL_SETUPS) == {"absorption", "too_wide", "too_wide_cooc", "too_narrow", "cooc_a",
+    assert set(BL_SETUPS) == {"absorption", "too_wide", "too_wide_cooc", "too_wide_cooc_gated", "too_narrow", "cooc_a",
                               "cooc_b", "superposition", "single_latent"}
 
 

@@ -59,8 +59,8 @@ def test_fs2_allows_one_layer_at_or_above_one_for_partial():
 
 def test_fs9_counts_layers_with_a_jump_over_one_decade():
     jumps = {3: (1e-2, 2.5, 10), 9: (1e-3, 0.4, 0), 12: (1e-3, 1.5, 3)}
-    assert suppression.fs9(jumps).verdict == "partial"  # 2 of 3 layers
-    assert suppression.fs9({3: (1e-2, 0.2, 0)}).verdict == "not_reproduced"
+    assert suppression.fs9(jumps, 1_000_000).verdict == "partial"  # 2 of 3 layers
+    assert suppression.fs9({3: (1e-2, 0.2, 0)}, 1_000_000).verdict == "not_reproduced"
 
 
 def test_ab1_ignores_seeds_that_died():
@@ -71,12 +71,23 @@ def test_ab1_ignores_seeds_that_died():
     assert alignment.ab1(toys.assign(perfect=False)).verdict == "not_reproduced"
 
 
-def test_ab9_reads_the_smallest_and_largest_k():
-    gain = pd.DataFrame({("explained_variance", "aligned - topk"): [0.001, 0.01],
-                         ("ce_loss_recovered", "aligned - topk"): [0.0, 0.02]}, index=pd.Index([16, 128], name="k"))
-    assert alignment.ab9(gain).verdict == "reproduced"  # better at large k, no difference at small k
-    gain["explained_variance", "aligned - topk"] = [0.08, 0.01]
-    assert alignment.ab9(gain).verdict == "partial"
+def _topk_gain(ce: list[float], dead_topk: list[float], dead_aligned: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({("explained_variance", "aligned - topk"): [0.08, 0.0],  # EV is reported, not judged
+                         ("ce_loss_recovered", "aligned - topk"): ce,
+                         ("dead_fraction", "topk"): dead_topk, ("dead_fraction", "aligned_topk"): dead_aligned,
+                         ("dead_fraction", "aligned - topk"): np.subtract(dead_aligned, dead_topk)},
+                        index=pd.Index([16, 128], name="k"))
+
+
+def test_ab9_judges_the_papers_quantities_ce_recovered_and_dead_latents():
+    """AB-9 once judged explained variance, which the paper's Figures 10 and 11 do not show:
+    a large EV gain at small k failed a claim whose CE and dead-latent patterns both held."""
+    both = _topk_gain([0.001, 0.02], [0.0, 0.10], [0.0, 0.01])
+    assert alignment.ab9(both).verdict == "reproduced"
+    assert alignment.ab9(_topk_gain([0.001, 0.02], [0.0, 0.0], [0.0, 0.0])).verdict == "partial"  # nothing dead to save
+    assert alignment.ab9(_topk_gain([0.03, 0.02], [0.0, 0.10], [0.0, 0.01])).verdict == "partial"  # CE differs at small k
+    assert alignment.ab9(_topk_gain([0.0, -0.01], [0.0, 0.0], [0.0, 0.0])).verdict == "not_reproduced"
+    assert "TopK has 0.0% dead at k=128" in alignment.ab9(_topk_gain([0.0, 0.02], [0.0, 0.0], [0.0, 0.0])).notes
 
 
 def test_qs_claims():

@@ -107,7 +107,8 @@ PROFILES: dict[str, Profile] = {
         toy_seeds=3,
         # offline's code paths on the smallest grids
         suppression=SuppressionSizes(toy_p=(0.05, 0.5), toy_m=(0.2, 1.0), layers=(6, 12),
-                                     finetune_tokens=4_800, l1_from_post=False),
+                                     finetune_tokens=4_096, finetune_batch=256,
+                                     frequency_tokens=24_000, l1_from_post=False),
         alignment=AlignmentSizes(
             model=OFFLINE_MODEL, layer=12, width=TimesD(1), sweep_widths=(TimesD(1), TimesD(2)),
             sweep_l1={v: grid[::3] for v, grid in ALIGNMENT_SWEEP_L1.items()}, sweep_tokens=24_000,
@@ -135,8 +136,10 @@ PROFILES: dict[str, Profile] = {
         default_layer=12,
         sae_autocast=True,
         suppression=SuppressionSizes(toy_p=(0.01, 0.05, 0.2, 0.5), toy_m=(0.2, 0.4, 0.6, 1.0, 2.0, 3.0),
-                                     layers=(3, 9, 12, 18, 24, 29), finetune_tokens=200_000,
-                                     l1_from_post=False),
+                                     layers=(3, 9, 12, 18, 24, 29),
+                                     # 8192 steps of 256 (two passes over the stored tokens)
+                                     finetune_tokens=2_097_152, finetune_batch=256,
+                                     frequency_tokens=1_000_000, l1_from_post=False),
         # 4 x and 8 x d_model dictionaries, the sweeps on half the training tokens (the
         # notebook's 30-minute budget)
         alignment=AlignmentSizes(
@@ -177,8 +180,11 @@ PROFILES: dict[str, Profile] = {
         calibration=CalibrationSizes(tokens=2_000_000, probes=5, tolerance=0.15),
         stream_training=True,
         suppression=SuppressionSizes(toy_p=(0.01, 0.05, 0.2, 0.5), toy_m=(0.2, 0.4, 0.6, 1.0, 2.0, 3.0),
-                                     layers=(0, 1, 2, 3, 4, 5), finetune_tokens=2_000_000,
-                                     l1_from_post=True, train_tokens=600_000_000),
+                                     layers=(0, 1, 2, 3, 4, 5),
+                                     # the post: converged by 20-30M tokens; firings over its 100M
+                                     finetune_tokens=32_000_000, finetune_batch=1024,
+                                     frequency_tokens=100_000_000, l1_from_post=True,
+                                     train_tokens=600_000_000),
         # the paper's model and layer (Pythia-160M layer 8), its 4096 and 16384 latents, and
         # the three sae-lens releases it histograms
         alignment=AlignmentSizes(
@@ -299,6 +305,7 @@ def scaled(profile: Profile, factor: float | str) -> Profile:
         profile, description=f"{profile.description} Scaled: {factor:g} x every SAE's training tokens.",
         train_tokens=times(profile.train_tokens),
         suppression=replace(suppression, finetune_tokens=times(suppression.finetune_tokens),
+                            frequency_tokens=times(suppression.frequency_tokens),
                             train_tokens=times(suppression.train_tokens)),
         alignment=replace(alignment, sweep_tokens=times(alignment.sweep_tokens)),
         gated=replace(gated, sweep_tokens=times(gated.sweep_tokens),

@@ -19,6 +19,7 @@ An ``ActivationStore`` is a ``training.BatchSource``: seeded, shuffled batches f
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 import shutil
@@ -291,10 +292,14 @@ def _harvest_missing(model: HookedTransformer, specs: Sequence[ActivationSpec],
             write_manifest(folder)  # last: the entry is complete
 
 
-def ce_contexts(model: HookedTransformer, profile: Profile, hook: str) -> np.ndarray:
-    """Held-out contexts holding about ``profile.ce_tokens`` tokens, for CE splicing."""
-    contexts = contexts_for(model, spec_for(profile, hook, "heldout"))
-    return contexts[: max(1, profile.ce_tokens // (profile.context_size - 1))]
+def ce_contexts(model: HookedTransformer, profile: Profile, hook: str, n_tokens: int | None = None) -> np.ndarray:
+    """Held-out contexts holding about ``n_tokens`` tokens (``profile.ce_tokens`` by default), for
+    CE splicing: the first contexts of the held-out split, read past the stored held-out
+    activations where more are asked for."""
+    n_tokens = n_tokens or profile.ce_tokens
+    spec = spec_for(profile, hook, "heldout")
+    contexts = contexts_for(model, dataclasses.replace(spec, n_tokens=max(spec.n_tokens, n_tokens)))
+    return contexts[: max(1, n_tokens // (profile.context_size - 1))]
 
 
 def spec_for(profile: Profile, hook: str, split: str) -> ActivationSpec:

@@ -8,7 +8,9 @@ inside the L0 range the frontier covers: nothing is extrapolated.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -72,14 +74,15 @@ def variant_fronts(results: pd.DataFrame, metric: str) -> dict[str, tuple[np.nda
 
 
 def compare_variants(results: pd.DataFrame, candidate: str, reference: str, metrics: list[str],
-                     by: str = "width") -> pd.DataFrame:
+                     by: str = "width", tolerance: Mapping[Any, float] | None = None) -> pd.DataFrame:
     """``compare`` of the candidate variant's frontier with the reference's, for every value
-    of ``by`` and every metric; ``results`` has columns variant, ``by``, l0 and the metrics."""
+    of ``by`` and every metric; ``results`` has columns variant, ``by``, l0 and the metrics.
+    ``tolerance``: per value of ``by``, the margin a point must pass to count as better or worse."""
     rows = {}
     for group, part in results.groupby(by):
         for metric in metrics:
             fronts = variant_fronts(part, metric)
-            result = compare(fronts[candidate], fronts[reference])
+            result = compare(fronts[candidate], fronts[reference], (tolerance or {}).get(group, 0.0))
             rows[group, metric] = {**dataclasses.asdict(result), "dominates": result.dominates}
     return pd.DataFrame(rows).T
 

@@ -77,6 +77,21 @@ def ce_losses_for(model: HookedTransformer, saes: Mapping[str, SAE], hook: str,
     block L from the cached residual (``start_at_layer``), which at layer 12 of 30 saves 40%
     of the compute.
     """
+    clean, zero, spliced, count = _mean_losses(model, saes, hook, contexts, separator, batch_contexts)
+    return {name: CELosses(clean=clean, sae=spliced[name], zero=zero, n_tokens=count) for name in saes}
+
+
+def zero_ablation_cost(model: HookedTransformer, hook: str, contexts: np.ndarray, separator: int,
+                       batch_contexts: int = 16) -> float:
+    """H_zero - H_clean at ``hook`` on ``contexts`` (nats): the budget CE loss recovered divides by."""
+    clean, zero, _, _ = _mean_losses(model, {}, hook, contexts, separator, batch_contexts)
+    return zero - clean
+
+
+@torch.no_grad()
+def _mean_losses(model: HookedTransformer, saes: Mapping[str, SAE], hook: str, contexts: np.ndarray,
+                 separator: int, batch_contexts: int) -> tuple[float, float, dict[str, float], int]:
+    """Mean next-token loss clean, zero-ablated and with each SAE spliced, and the tokens scored."""
     totals = dict.fromkeys(["clean", "zero", *(f"sae:{name}" for name in saes)], 0.0)
     count = 0
     start_layer = _start_layer(hook)
@@ -107,6 +122,4 @@ def ce_losses_for(model: HookedTransformer, saes: Mapping[str, SAE], hook: str,
                                         start_at_layer=start_layer or None, tokens=tokens)
             totals[mode] += float((loss.float() * scored).sum())
         count += int(scored.sum())
-    clean, zero = totals["clean"] / count, totals["zero"] / count
-    return {name: CELosses(clean=clean, sae=totals[f"sae:{name}"] / count, zero=zero, n_tokens=count)
-            for name in saes}
+    return totals["clean"] / count, totals["zero"] / count, {name: totals[f"sae:{name}"] / count for name in saes}, count

@@ -56,6 +56,7 @@ def overrides() -> dict:
         "sae_batch_size": BATCH,
         "suppression.toy_p": list(smoke.suppression.toy_p), "suppression.toy_m": list(smoke.suppression.toy_m),
         "suppression.finetune_tokens": min(smoke.suppression.finetune_tokens, tokens),
+        "suppression.finetune_batch": BATCH, "suppression.frequency_tokens": tokens,
         "suppression.train_tokens": tokens,
         "suppression.layers": [0, paper.default_layer],  # the first layer and the shared one, of 0-5
         "alignment.width": WIDTH.of(768), "alignment.sweep_widths": [WIDTH.of(768), 2 * WIDTH.of(768)],

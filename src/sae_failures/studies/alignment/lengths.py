@@ -86,6 +86,6 @@ def alignment_sweep_lengths(settings: Profile, seed: int) -> list[dict]:
                          aligned.n_dead.sum() / (len(aligned) * study.width), ev))
         gain = alignment.topk_gain_table(evaluate_grid(data.model, data.hook, {k: s[b] for k, s in topk.items()},
                                                        x_eval, data.contexts, data.separator))
-        rows.append(row(alignment.ab9(gain), seed, b, gain["explained_variance", "aligned - topk"][min(sizes.topk_ks)],
+        rows.append(row(alignment.ab9(gain), seed, b, gain["ce_loss_recovered", "aligned - topk"][max(sizes.topk_ks)],
                          ev))
     return rows

@@ -5,4 +5,4 @@ read-outs and the claims over seeds; ``plots``: the posts' figures.
 """
 
 NOTEBOOK = "02_broken_latents"
-VERSION = 1
+VERSION = 2

@@ -46,7 +46,10 @@ BATCH_SIZE = 8192
 BASE_SAMPLES = 100_000_000
 AUX_SAMPLES = 150_000_000
 EVAL_SAMPLES = 100_000
-SUPERPOSITION_COS = 0.95  # "tracks a feature" when features themselves overlap (|cos| ~ 0.05)
+# BL-9: the post's "clearly tracked" against "mixed together" in a heatmap, without a number. A
+# latent tracks a feature when the feature is its dominant part: more than half of the latent's
+# squared norm along it (cos >= 1/sqrt(2)), which no second feature can then match.
+TRACK_COS = 2 ** -0.5
 ORTHOGONAL_COS = 0.05  # BL-11: live tied latents count as mutually orthogonal below this
 MIX_COS = 0.1  # a latent "picks up" / "merges" a feature at |cos| >= this
 
@@ -70,6 +73,7 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     Experiment("too_wide", "untied", 8),
     Experiment("too_wide", "tied", 8),
     Experiment("too_wide_cooc", "tied", 8),
+    Experiment("too_wide_cooc_gated", "tied", 8),
     Experiment("too_narrow", "untied", 5),
     Experiment("too_narrow", "tied", 5),
     Experiment("cooc_a", "tied", 5),
@@ -126,11 +130,14 @@ class Trained:
         np.fill_diagonal(cos, 0.0)
         return float(cos.max()) if len(live) > 1 else 0.0
 
-    def tracked(self, threshold: float) -> set[int]:
-        """Features some live latent matches at decoder (and encoder) cos >= threshold."""
+    def tracked(self, threshold: float = TRACK_COS) -> set[int]:
+        """Features that are some live latent's dominant part: decoder (and encoder) cos >= ``threshold``
+        and the largest |cos| of that latent's decoder."""
         m = self.matching
         both = np.minimum(m.enc, m.dec)[m.live]
-        return {int(i) for i in np.flatnonzero((both >= threshold).any(axis=0))}
+        dominant = np.abs(m.dec[m.live]).argmax(axis=1)
+        return {int(i) for row, top in zip(both, dominant, strict=True) for i in np.flatnonzero(row >= threshold)
+                if i == top}
 
 
 @torch.no_grad()
@@ -175,6 +182,16 @@ def clean_one_per_feature(t: Trained, features: set[int]) -> Check:
     parts = {f"clean for exactly {sorted(features)}": m.clean_features == features and m.all_live_clean(),
              f"{len(features)} live latents": m.n_live == len(features)}
     return parts, f"live {m.n_live}, clean for {sorted(m.clean_features)}, broken {len(m.broken)}"
+
+
+def bl4(forced: Trained, gated: Trained) -> Check:
+    """Judged on the forcing reading (f1 or f2 switches f0 on, every feature at p = 0.2), the one
+    the post's wording and stated probabilities describe; the gating reading (f1 and f2 fire
+    only with f0, p = 0.2 given f0) is reported beside it."""
+    parts, seen = clean_one_per_feature(forced, {0, 1, 2, 3})
+    gated_parts, gated_seen = clean_one_per_feature(gated, {0, 1, 2, 3})
+    return parts, (f"forcing: {seen}; gating (reported, not judged): {gated_seen}, "
+                   f"{'clean' if all(gated_parts.values()) else 'not clean'}")
 
 
 def bl5(tied: Trained, untied: Trained) -> Check:
@@ -234,35 +251,58 @@ def bl8(tied: Trained, aux: Trained) -> Check:
 
 
 def bl9(tied: Trained, aux: Trained) -> Check:
-    plain_tracked, aux_tracked = tied.tracked(SUPERPOSITION_COS), aux.tracked(SUPERPOSITION_COS)
+    plain_tracked, aux_tracked = tied.tracked(), aux.tracked()
     parts = {
         "plain: tracks f3, f4, f8": {3, 4, 8} <= plain_tracked,
         "plain: mixes f5-f7": bool(mixing(tied, (5, 6, 7))),
         "aux: tracks f3, f4, f5, f7, f8, not f6": aux_tracked == {3, 4, 5, 7, 8},
     }
-    return parts, (f"plain tracks {sorted(plain_tracked)}, {len(mixing(tied, (5, 6, 7)))} latents mix f5-f7; "
-                   f"aux tracks {sorted(aux_tracked)} (cos >= {SUPERPOSITION_COS})")
+    best = {i: round(float(np.minimum(tied.matching.enc, tied.matching.dec)[tied.matching.live][:, i].max()), 2)
+            for i in (3, 4, 8)}
+    return parts, (f"plain tracks {sorted(plain_tracked)} (best cos of f3, f4, f8: {best}), "
+                   f"{len(mixing(tied, (5, 6, 7)))} latents mix f5-f7; aux tracks {sorted(aux_tracked)} "
+                   f"(tracked: a latent's dominant feature, cos >= {TRACK_COS:.3f})")
+
+
+def merged_sign(t: Trained) -> int:
+    """BL-10: +1 if the single latent's decoder points along f0, -1 if it learned the negated
+    solution (decoder along -f0, firing through its bias when f0 is off)."""
+    return 1 if t.matching.dec[0, 0] >= 0 else -1
 
 
 def bl10(untied: Trained, tied: Trained) -> Check:
+    """Counted as the post describes the latent, f0 merged with parts of f1 and f2 and no f3, up
+    to its sign: about half the seeds learn the same merged direction negated."""
     def merged(t: Trained) -> bool:
-        d = t.matching.dec[0]
-        return bool(d[0] == d.max() and d[1] >= MIX_COS and d[2] >= MIX_COS and abs(d[3]) < MIX_COS)
+        d = merged_sign(t) * t.matching.dec[0]
+        return bool(d[0] == np.abs(d).max() and d[1] >= MIX_COS and d[2] >= MIX_COS and abs(d[3]) < MIX_COS)
     enc_dec = float(torch.nn.functional.cosine_similarity(
         untied.sae.W_enc[:, 0].detach() @ torch.linalg.pinv(untied.features) @ untied.features,
         untied.sae.W_dec[0].detach(), dim=0))
     parts = {"untied merges f0, f1, f2, not f3": merged(untied), "tied merges f0, f1, f2, not f3": merged(tied),
              "untied encoder ~ decoder": enc_dec >= 0.95}
     d_u, d_t = ([round(float(v), 2) for v in t.matching.dec[0]] for t in (untied, tied))
-    return parts, (f"decoder cos with f0..f3: untied {d_u}, tied {d_t}; "
+    signs = {name: "negated" if merged_sign(t) < 0 else "positive" for name, t in (("untied", untied), ("tied", tied))}
+    return parts, (f"decoder cos with f0..f3: untied {d_u} ({signs['untied']}), tied {d_t} ({signs['tied']}); "
                    f"untied cos(encoder, decoder) {enc_dec:.3f}")
+
+
+def plain_tied(name: str) -> bool:
+    """BL-11's runs: the plain tied SAEs of the settings the post found clean or broken by
+    co-occurrence, not the aux-loss runs, nor the too-wide co-occurrence runs (BL-4's, reported apart)."""
+    setup, architecture = name.split("/")
+    return architecture == "tied" and not setup.startswith("too_wide_cooc")
 
 
 def bl11(tied_runs: list[Trained]) -> Check:
     overlaps = {t.run.setup.name + ("+aux" if t.run.architecture == "tied_aux" else ""): t.max_latent_overlap()
                 for t in tied_runs}
-    parts = {name: v < ORTHOGONAL_COS for name, v in overlaps.items()}
-    return parts, "max |cos| between live latents: " + ", ".join(f"{k} {v:.3f}" for k, v in overlaps.items())
+    judged = {t.run.setup.name: overlaps[t.run.setup.name] for t in tied_runs
+              if plain_tied(f"{t.run.setup.name}/{t.run.architecture}")}
+    parts = {name: v < ORTHOGONAL_COS for name, v in judged.items()}
+    apart = {k: v for k, v in overlaps.items() if k not in judged}
+    return parts, ("max |cos| between live latents: " + ", ".join(f"{k} {v:.3f}" for k, v in judged.items())
+                   + "; reported apart: " + ", ".join(f"{k} {v:.3f}" for k, v in apart.items()))
 
 
 def claim_verdict(parts_per_seed: list[dict[str, bool]]) -> tuple[SeedCount, str]:
@@ -300,7 +340,7 @@ CLAIMS: dict[str, tuple[str, str, str]] = {
              "as stated", "bl9_superposition.png"),
     "BL-10": ("Single latent: untied and tied learn f0 merged with parts of f1, f2, excluding f3; untied encoder ~ decoder",
               "merged, both; encoder ~ decoder", "bl10_single_latent.png"),
-    "BL-11": ("Tied SAEs' latents are mutually orthogonal in every setting", "orthogonal",
+    "BL-11": ("Plain tied SAEs' latents are mutually orthogonal in every setting", "orthogonal",
               "bl11_tied_latent_cosines.png"),
 }
 
@@ -314,7 +354,7 @@ def seed_checks(results: dict[tuple[str, int], Trained], seed: int) -> dict[str,
         "BL-1": bl1(r("absorption/untied"), r("absorption/tied")),
         "BL-2": bl2(r("too_wide/untied")),
         "BL-3": clean_one_per_feature(r("too_wide/tied"), {0, 1, 2, 3}),
-        "BL-4": clean_one_per_feature(r("too_wide_cooc/tied"), {0, 1, 2, 3}),
+        "BL-4": bl4(r("too_wide_cooc/tied"), r("too_wide_cooc_gated/tied")),
         "BL-5": bl5(r("too_narrow/tied"), r("too_narrow/untied")),
         "BL-6": bl6(r("cooc_a/tied")),
         "BL-7": bl7(r("cooc_a/tied_aux")),
@@ -357,7 +397,7 @@ def setup(settings: Profile, seeds: list[int], runs: dict[tuple[str, int], ToyRu
     """What notebook 02's claims were measured under: its seeds, training and matching rules, every run."""
     return {"seeds": seeds, "samples_scale": settings.toy_samples_scale, "batch_size": BATCH_SIZE, "lr": LR,
             "l1": L1, "decoder": "unit-norm rows, plain L1", "eval_samples": EVAL_SAMPLES,
-            "match": {"clean_cos": CLEAN_COS, "component_cos": COMPONENT_COS, "superposition_cos": SUPERPOSITION_COS,
+            "match": {"clean_cos": CLEAN_COS, "component_cos": COMPONENT_COS, "track_cos": TRACK_COS,
                       "orthogonal_cos": ORTHOGONAL_COS, "peak_bins": PEAK_BINS, "peak_min_mass": PEAK_MIN_MASS,
                       "peak_floor": PEAK_FLOOR},
             "runs": {f"{name}/seed{seed}": {"samples": run.n_samples, "d_sae": run.d_sae, "options": dict(run.options)}

@@ -16,6 +16,8 @@ BL_SETUPS: dict[str, ToySetup] = {s.name: s for s in [
              description="BL-2/3: 4 independent orthogonal features in 20 dims, p = 0.2"),
     ToySetup("too_wide_cooc", 20, (0.2,) * 4, (1.0,) * 4, forced=((0, (1, 2)),),
              description="BL-4: as too_wide, but f1 or f2 firing forces their parent f0"),
+    ToySetup("too_wide_cooc_gated", 20, (0.2,) * 4, (1.0,) * 4, gated=((0, (1, 2)),),
+             description="BL-4, the other reading: f1 and f2 fire only with f0 (p = 0.2 given f0)"),
     ToySetup("too_narrow", 50, linear(0.3 / 20, 0.3, 20), linear(20.0, 1.0, 20),
              description="BL-5: 20 independent orthogonal features in 50 dims, p rising "
                          "linearly to 0.3, magnitude falling linearly from 20 to 1"),

@@ -6,4 +6,4 @@ its ablations are the ``variants.gated`` variants.
 """
 
 NOTEBOOK = "04_gated_sae_pareto"
-VERSION = 1
+VERSION = 2

@@ -29,7 +29,8 @@ def gated_lengths(settings: Profile, seed: int) -> list[dict]:
     rescale & shift fits for notebook 04's share of the sweep tokens from each budget's baseline."""
     sizes, ablation_site = settings.scale, settings.gated.ablation_site
     labels = list(dict.fromkeys([*sizes.gated_sites, ablation_site]))
-    data = prepare_sites(settings, [s for s in settings.gated.sites if s.label in labels])
+    data = gated_saes.with_resolved_ce(settings, prepare_sites(settings, [s for s in settings.gated.sites
+                                                                           if s.label in labels]))
     budgets = doubling(*sizes.sweep_budgets)
     device, frames = settings.device, {b: [] for b in budgets}
     for label, d in data.items():
@@ -56,9 +57,12 @@ def gated_lengths(settings: Profile, seed: int) -> list[dict]:
         ev = float(main.explained_variance.mean())
         gated = main[main.variant == "Gated"]
         rows.append(row(gated_saes.gs3(main, list(sizes.gated_sites)), seed, b, gated.gamma.sub(1).abs().max(), ev))
-        rows.append(row(gated_saes.gs4(main), seed, b, gated_saes.frontier_comparison(main).mean_gain.min(), ev))
+        noise = pd.Series(gated_saes.LENGTH_NOISE, index=list(sizes.gated_sites))  # one seed read alone
+        rows.append(row(gated_saes.gs4(main, noise), seed, b, gated_saes.frontier_comparison(main, noise).mean_gain.min(),
+                        ev))
         readout = gated_saes.ablation_readout(results[results.site == ablation_site])
-        rows.append(row(gated_saes.gs6(readout, ablation_site), seed, b, readout.gains["untied W_mag"], ev))
+        rows.append(row(gated_saes.gs6(readout, ablation_site, gated_saes.LENGTH_NOISE), seed, b,
+                        readout.gains["untied W_mag"], ev))
         share = readout.rescale_shift_gain / readout.gated_gain if readout.gated_gain > 0 else float("nan")
         rows.append(row(gated_saes.gs7(readout, ablation_site), seed, b, share, ev))
     return rows

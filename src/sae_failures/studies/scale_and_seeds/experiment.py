@@ -69,7 +69,7 @@ FAMILIES = ("suppression", "alignment", "alignment_reference", "alignment_sweeps
 LENGTH_CLAIMS: dict[str, LengthClaim] = {
     "FS-4": LengthClaim("suppression", "smallest encoder-method L0 / base L0", suppression.FS4_BLOWUP, 0.1),
     "FS-8": LengthClaim("suppression", "|r(additive, strength)| - |r(scale, strength)|", 0.0, 0.02),
-    "FS-9": LengthClaim("suppression", "largest gap in sorted log10 frequency (decades)",
+    "FS-9": LengthClaim("suppression", "smallest over layers of the largest gap in sorted log10 frequency (decades)",
                         suppression.FS9_JUMP_DECADES, 0.05),
     "AB-2": LengthClaim("alignment", "architectures bimodal near 0 and 1 (of 4)", 4.0, 0.5, paper=4.0),
     "AB-3": LengthClaim("alignment", "share of the standard SAE's low mode that is dead or rare",
@@ -79,13 +79,13 @@ LENGTH_CLAIMS: dict[str, LengthClaim] = {
                         effect=True),
     "AB-10": LengthClaim("alignment", "Ashman's D of the TopK SAE's alignment scores", 2.0, 0.1),
     "AB-7": LengthClaim("alignment_sweeps", "dead fraction of the aligned SAEs", 0.0, 0.01, paper=0.0),
-    "AB-9": LengthClaim("alignment_sweeps", "aligned TopK's EV gain at the smallest k",
-                        alignment.AB9_NO_DIFFERENCE, 0.002, paper=0.0),
+    "AB-9": LengthClaim("alignment_sweeps", "aligned TopK's CE-recovered gain at the largest k",
+                        alignment.AB9_CE_NO_DIFFERENCE, 0.002),
     "GS-3": LengthClaim("gated", "largest |Gated gamma - 1|", gated_saes.GS3_UNBIASED, 0.002, paper=0.01),
     "GS-4": LengthClaim("gated", "Gated minus baseline CE recovered, mean over points, worst site", 0.0, 0.005),
     "GS-6": LengthClaim("gated", "Gated minus untied W_mag (CE recovered at matched L0)",
-                        -gated_saes.GS6_NO_GAIN, 0.003, paper=0.0),
-    "GS-7": LengthClaim("gated", "rescale & shift's share of the Gated gain", 0.5, 0.05),
+                        -gated_saes.LENGTH_NOISE, 0.003, paper=0.0),
+    "GS-7": LengthClaim("gated", "rescale & shift's share of the Gated gain", gated_saes.GS7_SMALL_PART, 0.05),
 }
 
 

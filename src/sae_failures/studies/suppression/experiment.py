@@ -10,6 +10,7 @@ the squared error over d, so the same SAE is trained with L1 coefficient c * d.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,10 +26,11 @@ from sae_failures.engine.activations import ActivationStore
 from sae_failures.engine.claims import Claim, rule, verdict
 from sae_failures.engine.devices import to_numpy
 from sae_failures.engine.headline import DIRECTION, MATCHED, magnitude
-from sae_failures.engine.metrics import latent_firing
+from sae_failures.engine.metrics import EVAL_BATCH, latent_firing, reconstruction_metrics
+from sae_failures.engine.saes import load_checkpoints
 from sae_failures.engine.sites import SiteData
 from sae_failures.engine.specs import SAESpec, cache_relpath, release_spec, standard_spec
-from sae_failures.engine.training import activation_scale
+from sae_failures.engine.training import BatchSource, activation_scale
 from sae_failures.profiles import Profile
 from sae_failures.variants.scaled import ENCODER_METHODS, METHODS
 from sae_failures.variants.unit_norm import UnitNormTrainingSAE, UnitNormTrainingSAEConfig
@@ -76,13 +78,29 @@ class LatentStats:
 
     frequency: np.ndarray  # fraction of tokens on which the latent fires
     strength: np.ndarray  # mean activation when it fires (0 if it never does)
+    n_tokens: int  # tokens counted over: one firing is a frequency of 1 / n_tokens
 
 
 def latent_stats(sae: SAE, x: torch.Tensor) -> LatentStats:
     """Per-latent firing frequency and mean firing activation on ``x`` (streamed: ``metrics.latent_firing``)."""
     count, total = latent_firing(sae, x)
+    return _stats(count, total, x.shape[0])
+
+
+def dataset_stats(sae: SAE, source: BatchSource, n_tokens: int) -> LatentStats:
+    """``latent_stats`` over ``n_tokens`` rows of ``source`` (at most one pass): its training data,
+    as the post counted firings over its whole dataset."""
+    n_tokens = min(n_tokens, source.n_tokens)
+    count = total = 0
+    for batch in source.batches(min(EVAL_BATCH, n_tokens), seed=0, n_samples=n_tokens):
+        c, t = latent_firing(sae, batch)
+        count, total = count + c, total + t
+    return _stats(count, total, n_tokens)
+
+
+def _stats(count: np.ndarray, total: np.ndarray, n: int) -> LatentStats:
     strength = np.where(count > 0, total / np.maximum(count, 1), 0.0)
-    return LatentStats(frequency=count / x.shape[0], strength=strength)
+    return LatentStats(frequency=count / n, strength=strength, n_tokens=n)
 
 
 def decoder_scale(finetuned_w_dec: torch.Tensor, base_w_dec: torch.Tensor) -> np.ndarray:
@@ -117,19 +135,26 @@ def fractional_reduction(original: float, finetuned: float, perfect: float = 0.0
     return (original - finetuned) / (original - perfect)
 
 
-def frequency_jump(frequency: np.ndarray) -> tuple[float, float]:
-    """Largest gap in the sorted log10 frequencies of latents that fired at least once.
+def frequency_jump(frequency: np.ndarray, n_tokens: int) -> tuple[float, float]:
+    """Largest gap in the sorted log10 frequencies, counted over ``n_tokens`` tokens.
 
     Returns (the frequency just above the gap, the gap in decades). The post's Figure 6: a
-    near-discontinuous jump separates rarely-active latents from live ones. Never-active
-    latents are left out: against any floor they would always make a gap, jump or not.
+    near-discontinuous jump separates near-dead latents from live ones. Never-active latents
+    are the dead side's floor, drawn at half a firing (0.5 / ``n_tokens``): the step from there to a
+    single firing is log10(2), so a jump needs live latents far above the near-dead ones.
     """
-    logs = np.sort(np.log10(frequency[frequency > 0]))
+    logs = np.sort(np.log10(np.maximum(frequency, 0.5 / n_tokens)))
     if len(logs) < 2:
         return float("nan"), 0.0
     gaps = np.diff(logs)
     i = int(np.argmax(gaps))
     return float(10 ** logs[i + 1]), float(gaps[i])
+
+
+def layer_jumps(stats: dict[int, LatentStats]) -> dict[int, tuple[float, float, int]]:
+    """Per layer: ``frequency_jump``'s (frequency above the jump, jump in decades) and the never-active count."""
+    return {layer: (*frequency_jump(s.frequency, s.n_tokens), int((s.frequency == 0).sum()))
+            for layer, s in stats.items()}
 
 
 def l1_from_post(c: float, activation_scale: float, d: int) -> float:
@@ -169,19 +194,47 @@ def base_spec(profile: Profile, store: ActivationStore, d_model: int, seed: int,
                          l1=l1, seed=seed, autocast=profile.sae_autocast)
 
 
-def finetune_spec(base: SAESpec, method: str, n_tokens: int, lr: float = 1e-3) -> SAESpec:
+# A fine-tune has converged when its held-out MSE moved by less than this fraction over the
+# last doubling of its steps (the post: "converged by 20-30 million tokens"). Fixed before the runs.
+FINETUNE_CONVERGED = 0.01
+
+
+def finetune_spec(base: SAESpec, method: str, n_tokens: int, batch_size: int, stored_tokens: int,
+                  lr: float = 1e-3) -> SAESpec:
     """Fine-tune ``base`` with ``method`` on its own activations (cached like any SAE).
 
     The sparsity term is dropped (coefficient 0) except for Baseline, which keeps the
-    base's coefficient: it is the base's training, continued.
+    base's coefficient: it is the base's training, continued. The learning rate is constant
+    and a snapshot is kept halfway, so the first half is itself the run of half the length
+    and ``heldout_change`` reads convergence over the last doubling of steps. Small batches
+    (the post used 64) buy the steps; past one pass the stored activations repeat.
     """
+    half = n_tokens // 2 // batch_size * batch_size
     return SAESpec(
         "scaled_finetune", base.activations, base.width,
         sparsity=base.sparsity if method == "Baseline" else 0.0,
-        n_tokens=n_tokens, lr=lr, seed=base.seed, batch_size=base.batch_size,
-        sparsity_warm_up_frac=0.0, init_from=cache_relpath(base),
+        n_tokens=n_tokens, lr=lr, seed=base.seed, batch_size=batch_size,
+        sparsity_warm_up_frac=0.0, lr_decay_frac=0.0, init_from=cache_relpath(base),
         options=(("finetune_method", method), *base.options), autocast=base.autocast,
+        epochs=max(1, -(-n_tokens // stored_tokens)), checkpoint_tokens=(half,),
     )
+
+
+def heldout_change(spec: SAESpec, x_eval: torch.Tensor, device: str = "cpu") -> float:
+    """Relative change of a fine-tune's held-out MSE from its halfway snapshot to its end
+    (``finetune_spec``): below ``FINETUNE_CONVERGED`` in size, it has converged."""
+    snapshots = load_checkpoints(spec, device)
+    half, full = (reconstruction_metrics(snapshots[t], x_eval)["mse"] for t in sorted(snapshots))
+    return full / half - 1
+
+
+def convergence_note(convergence: pd.DataFrame, methods: Sequence[str]) -> str:
+    """Whether the fine-tunes ``methods`` (columns of ``convergence``: ``heldout_change`` per layer) converged."""
+    worst = convergence[list(methods)].abs()
+    layer, method = worst.stack().idxmax()
+    state = "converged" if worst.max().max() < FINETUNE_CONVERGED else "NOT converged"
+    return (f"{', '.join(methods)} fine-tunes {state}: held-out MSE moved at most {worst.max().max():.2%} over "
+            f"the last doubling of steps ({method}, layer {layer}; converged below {FINETUNE_CONVERGED:.0%})")
 
 
 @dataclass(frozen=True)
@@ -196,9 +249,9 @@ class ScaleAnalysis:
     additive_correlations: dict[str, float]
 
 
-def analyse_scales(base: SAE, tuned: SAE, x_eval: torch.Tensor) -> ScaleAnalysis:
-    stats = latent_stats(base, x_eval)
-    threshold, _ = frequency_jump(stats.frequency)
+def analyse_scales(base: SAE, tuned: SAE, stats: LatentStats) -> ScaleAnalysis:
+    """``stats``: the base's ``dataset_stats``; latents below the frequency jump are left out."""
+    threshold, _ = frequency_jump(stats.frequency, stats.n_tokens)
     live = stats.frequency >= threshold
     scale = decoder_scale(tuned.W_dec, base.W_dec)
     additive = (scale - 1.0) * stats.strength
@@ -234,13 +287,6 @@ def single_feature_grid(toy_p: tuple[float, ...], toy_m: tuple[float, ...], seed
 def single_feature_errors(toy: pd.DataFrame) -> tuple[float, float]:
     """FS-1: the largest |learned - predicted|, and the largest spread of learned over p at one m."""
     return float(toy.error.abs().max()), float(toy.groupby("m").learned.agg(np.ptp).max())
-
-
-def last_change(history: list[dict[str, float]]) -> float:
-    """Relative change of the MSE between the last two fifths of a training history (0: converged)."""
-    mse = pd.DataFrame(history).mse_loss.to_numpy()
-    k = max(1, len(mse) // 5)
-    return mse[-k:].mean() / mse[-2 * k:-k].mean() - 1
 
 
 def moves_towards_one(ratio: pd.DataFrame) -> pd.DataFrame:
@@ -290,13 +336,13 @@ def fs2(ratio: pd.DataFrame) -> Claim:
 
 
 @rule
-def fs3(ratio: pd.DataFrame) -> Claim:
+def fs3(ratio: pd.DataFrame, convergence: pd.DataFrame) -> Claim:
     closer, side = moves_towards_one(ratio), list(DECODER_SIDE)
     return Claim("FS-3", "Scale, Decoder and Unrotated Decoder move the L2 ratio towards 1 at every layer; a gap remains",
                  "towards 1, gap in layers 1-5",
                  "; ".join(f"{m}: " + ", ".join(f"{ratio[m][lay]:.3f}" for lay in ratio.index) for m in side),
                  verdict(closer.all().all() and (ratio[side] < FS3_GAP).any().any(), partially=closer.mean().mean() > 0.5),
-                 evidence="fs2_fs3_l2_ratio.png")
+                 evidence="fs2_fs3_l2_ratio.png", notes=convergence_note(convergence, side))
 
 
 @rule
@@ -308,8 +354,8 @@ def fs4(l0: pd.DataFrame, convergence: pd.DataFrame) -> Claim:
                  f"decoder-side max |dL0| {decoder_change:.1e}",
                  verdict(drastic and decoder_change < FS4_UNCHANGED, partially=drastic or decoder_change < FS4_UNCHANGED),
                  evidence="fs4_l0.png",
-                 notes="; ".join(f"{m}: x{blowup[m].min():.1f}-x{blowup[m].max():.1f}, MSE still changing "
-                                 f"{convergence[m].abs().max():.1%} over the last fifth" for m in ENCODER_METHODS))
+                 notes="; ".join([*(f"{m}: x{blowup[m].min():.1f}-x{blowup[m].max():.1f}" for m in ENCODER_METHODS),
+                                  convergence_note(convergence, [*ENCODER_METHODS, *DECODER_SIDE])]))
 
 
 FS5_POST_DECODER = {"mse_reduction": 0.09, "ppl_gap_reduction": 0.24}  # the post's Decoder averages over layers
@@ -327,9 +373,8 @@ def fs5(frac_mean: pd.DataFrame, finetune_tokens: int, convergence: pd.DataFrame
                  verdict(frac_mean.loc["Decoder"].gt(0).all() and frac_mean.loc["Scale"].gt(0).all()
                          and (frac_mean.loc["Baseline"] < frac_mean.loc["Decoder"]).all(),
                          partially=frac_mean.loc["Decoder"].gt(0).all()), evidence="fs5_fractional_reduction.png",
-                 notes=f"{finetune_tokens:,} fine-tuning tokens; decoder-side MSE changed at most "
-                       f"{convergence[list(DECODER_SIDE)].abs().max().max():.1%} over the last fifth; Decoder "
-                       f"against the post's 9% and 24%: {' and '.join(sorted(sizes))}",
+                 notes=f"{finetune_tokens:,} fine-tuning tokens; {convergence_note(convergence, ['Baseline', *DECODER_SIDE])}; "
+                       f"Decoder against the post's 9% and 24%: {' and '.join(sorted(sizes))}",
                  magnitude=DIRECTION if DIRECTION in sizes else MATCHED)
 
 
@@ -344,8 +389,9 @@ def fs6(mean_cosines: dict[int, float]) -> Claim:
 
 
 @rule
-def fs7(scale_correlations: dict[str, float], layer: int) -> Claim:
-    """``scale_correlations``: ``ScaleAnalysis.scale_correlations`` at ``layer``."""
+def fs7(scale_correlations: dict[str, float], layer: int, converged: str) -> Claim:
+    """``scale_correlations``: ``ScaleAnalysis.scale_correlations`` at ``layer``; ``converged``: its
+    Decoder fine-tune's ``convergence_note``."""
     sc = scale_correlations
     return Claim("FS-7", "Learned scale anti-correlates with activation strength; its correlation with frequency is not zero",
                  "direction only (values lost)",
@@ -353,12 +399,12 @@ def fs7(scale_correlations: dict[str, float], layer: int) -> Claim:
                  f"partial {sc['partial_strength']:.2f}, {sc['partial_frequency']:.2f}",
                  verdict(sc["pearson_strength"] < 0 and abs(sc["pearson_frequency"]) > FS7_FREQUENCY,
                          partially=sc["pearson_strength"] < 0),
-                 evidence="fs7_fs8_scale_vs_frequency_strength.png")
+                 evidence="fs7_fs8_scale_vs_frequency_strength.png", notes=converged)
 
 
 @rule
-def fs8(scale_correlations: dict[str, float], additive_correlations: dict[str, float]) -> Claim:
-    """The two correlation sets of a ``ScaleAnalysis``."""
+def fs8(scale_correlations: dict[str, float], additive_correlations: dict[str, float], converged: str) -> Claim:
+    """The two correlation sets of a ``ScaleAnalysis``; ``converged`` as for ``fs7``."""
     sc, ac = scale_correlations, additive_correlations
     return Claim("FS-8", "The additive change in mean activation depends much less on strength than the scale does",
                  "direction only (values lost; the first additive correlation was negative)",
@@ -368,18 +414,21 @@ def fs8(scale_correlations: dict[str, float], additive_correlations: dict[str, f
                  evidence="fs7_fs8_scale_vs_frequency_strength.png",
                  notes="the post's numbers are lost, but a minus sign survives on its first additive correlation "
                        "(\"became -…\"): it was negative; here additive~freq is "
-                       f"{ac['pearson_frequency']:+.2f} and additive~strength {ac['pearson_strength']:+.2f}")
+                       f"{ac['pearson_frequency']:+.2f} and additive~strength {ac['pearson_strength']:+.2f}; {converged}")
 
 
 @rule
-def fs9(jumps: dict[int, tuple[float, float, int]]) -> Claim:
-    """``jumps``: per layer, (frequency above the jump, jump in decades, never-active latents)."""
+def fs9(jumps: dict[int, tuple[float, float, int]], n_tokens: int) -> Claim:
+    """``jumps``: per layer, (frequency above the jump, jump in decades, never-active latents), counted
+    over ``n_tokens`` of the base SAE's training data (``dataset_stats``, ``frequency_jump``)."""
     big = sum(size > FS9_JUMP_DECADES for _, size, _ in jumps.values())
     return Claim("FS-9", "Sorted log-frequency shows a sharp jump separating (near-)dead latents from live ones",
                  "sharp jump, all but the last layer",
                  ", ".join(f"L{lay}: {gap:.1f} decades below {f:.1e} ({dead} never active)" for lay, (f, gap, dead) in jumps.items()),
                  verdict(big == len(jumps), partially=big > len(jumps) / 2), evidence="fs9_sorted_log_frequency.png",
-                 notes="a jump counts when the largest gap among latents that fired at least once exceeds one decade")
+                 notes=f"firings counted over {n_tokens:,} training tokens (one firing: {1 / n_tokens:.0e}); "
+                       "never-active latents sit at half a firing; a jump counts when the largest gap in the "
+                       "sorted log frequencies exceeds one decade")
 
 
 def setup(settings: Profile, sites: dict[int, SiteData], ce_tokens: int, focus: int, base: SAESpec,
@@ -387,7 +436,8 @@ def setup(settings: Profile, sites: dict[int, SiteData], ce_tokens: int, focus: 
     """What notebook 01's claims were measured under (``base``: the first layer's base SAE)."""
     sizes = settings.suppression
     return {"layers": list(sites), "hooks": [site.hook for site in sites.values()], "train_tokens": settings.train_tokens,
-            "finetune_tokens": sizes.finetune_tokens, "eval_tokens": settings.eval_tokens, "ce_tokens": int(ce_tokens),
+            "finetune_tokens": sizes.finetune_tokens, "finetune_batch": sizes.finetune_batch,
+            "finetune_converged_below": FINETUNE_CONVERGED, "frequency_tokens": sizes.frequency_tokens, "eval_tokens": settings.eval_tokens, "ce_tokens": int(ce_tokens),
             "context_size": settings.context_size, "model_dtype": settings.model_dtype, "focus_layer": focus,
             "base_sae": base.to_dict(), "finetune_lr": finetune_lr, "methods": {m: list(p) for m, p in METHODS.items()},
             "toy": {"c": TOY_C, "d": TOY_D, "p": list(sizes.toy_p), "m": list(sizes.toy_m)}}

@@ -8,7 +8,13 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from sae_failures.studies.suppression.experiment import DECODER_SIDE, TOY_C, TOY_D, ScaleAnalysis
+from sae_failures.studies.suppression.experiment import (
+    DECODER_SIDE,
+    TOY_C,
+    TOY_D,
+    LatentStats,
+    ScaleAnalysis,
+)
 from sae_failures.variants.scaled import ENCODER_METHODS, METHODS
 
 
@@ -25,7 +31,8 @@ def single_feature(toy: pd.DataFrame, toy_m: tuple[float, ...]) -> plt.Figure:
 
 
 def finetune_curves(histories: dict[tuple[int, str], list[dict[str, float]]], layers: list[int]) -> plt.Figure:
-    """Each fine-tune's MSE against its tokens, one panel per layer (the convergence check)."""
+    """Each fine-tune's training MSE against its tokens, one panel per layer (the held-out
+    convergence check is ``experiment.heldout_change``)."""
     fig, axes = plt.subplots(1, len(layers), figsize=(3.2 * len(layers), 3.2), sharey=False)
     for ax, layer in zip(np.atleast_1d(axes), layers, strict=True):
         for method in METHODS:
@@ -34,7 +41,7 @@ def finetune_curves(histories: dict[tuple[int, str], list[dict[str, float]]], la
         ax.set(title=f"layer {layer}", xlabel="fine-tuning tokens", yscale="log")
     np.atleast_1d(axes)[0].set_ylabel("MSE (scaled activations)")
     np.atleast_1d(axes)[-1].legend(fontsize=7)
-    fig.suptitle("Fine-tuning loss curves (convergence check)")
+    fig.suptitle("Fine-tuning loss curves (constant learning rate)")
     return fig
 
 
@@ -93,13 +100,17 @@ def scale_vs_frequency_strength(scales: ScaleAnalysis, layer: int) -> plt.Figure
     return fig
 
 
-def sorted_frequencies(frequencies: dict[int, np.ndarray], eval_tokens: int) -> plt.Figure:
-    """FS-9: each layer's latent frequencies, sorted, on a log scale."""
+def sorted_frequencies(stats: dict[int, LatentStats]) -> plt.Figure:
+    """FS-9: each layer's latent frequencies over its counted tokens, sorted, on a log scale;
+    never-active latents drawn at half a firing (``experiment.frequency_jump``'s floor)."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    for layer, frequency in frequencies.items():
-        ax.plot(np.sort(np.log10(frequency + 1e-7)), label=f"layer {layer}")
-    ax.axhline(np.log10(1 / eval_tokens), color="gray", ls=":", label="one activation")
-    ax.set(xlabel="latent (sorted)", ylabel="log10 frequency (1e-7 = never)", title="Sorted latent frequencies")
+    n_tokens = min(s.n_tokens for s in stats.values())
+    for layer, s in stats.items():
+        ax.plot(np.sort(np.log10(np.maximum(s.frequency, 0.5 / s.n_tokens))), label=f"layer {layer}")
+    ax.axhline(np.log10(1 / n_tokens), color="gray", ls=":", label=f"one firing in {n_tokens:,} tokens")
+    ax.axhline(np.log10(0.5 / n_tokens), color="gray", ls="--", lw=0.8, label="never active (drawn at half a firing)")
+    ax.set(xlabel="latent (sorted by frequency)", ylabel="log10 firing frequency",
+           title="Sorted latent frequencies over the training tokens")
     ax.legend(fontsize=8)
     return fig
 
