@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from sae_failures.engine.claims import ClaimsTable, assemble, verdict
+from sae_failures.engine.claims import STALE_RECHECK, ClaimsTable, assemble, verdict
 from sae_failures.engine.paths import atomic_path
 from sae_failures.runs.notebooks import notebooks
 
@@ -18,7 +18,7 @@ def test_claims_json_and_assembled_table(tmp_data):
     table.record("X-1", "a | b", "0.5", "0.49", "reproduced", evidence="fig.png")
     table.record("X-2", "needs a judge", "0.3", "-", "not_attempted", notes="no LLM judge")
     data = json.loads(table.write().read_text())
-    assert set(data) == {"notebook", "profile", "model", "git_commit", "created", "setup", "claims"}
+    assert set(data) == {"notebook", "profile", "model", "git_commit", "created", "setup", "study_versions", "claims"}
     assert [c["id"] for c in data["claims"]] == ["X-1", "X-2"]
     assert data["setup"]["layer"] == 3
     text = assemble("smoke").read_text()
@@ -37,6 +37,22 @@ def test_claims_json_and_assembled_table(tmp_data):
     assert "| X-1 | undecided | a \\| b | 0.5 | 0.49, 0.51, 0.47 | partial | 2/3 seeds | undecided: still moving |  |  |" in text
     assert "**2 claims:** 1 undecided, 1 not attempted." in text
     assert "its seeds combined by 90% Wilson intervals with a seed's own `partial` kept as partial" in text
+
+
+def test_a_recheck_made_under_older_rules_is_marked_stale_not_combined(tmp_data):
+    """Notebook 05's seeds and length study once fed the headline whatever rules they ran under:
+    after a study's rules changed, a stale recheck would have spoken for a fresh run."""
+    own = ClaimsTable("01_x", "smoke", "tiny", versions={"suppression": 3})
+    own.record("FS-5", "s", "p", "m", "reproduced")
+    own.write()
+    later = ClaimsTable("05_x", "smoke", "tiny", versions={"suppression": 2})
+    later.record("FS-5", "s", "p", "m", "not_reproduced", seeds="0/3 seeds", headline="not reproduced")
+    later.write()
+    text = assemble("smoke", {"suppression": 3}).read_text()
+    assert f"| FS-5 | reproduced | s | p | m | reproduced | {STALE_RECHECK} | {STALE_RECHECK} |" in text
+    assert "**1 claims:** 1 reproduced." in text
+    current = assemble("smoke", {"suppression": 2}).read_text()  # made under today's rules: combined
+    assert "| FS-5 | not reproduced | s | p | m | reproduced | 0/3 seeds |" in current
 
 
 def test_claims_reject_bad_rows():

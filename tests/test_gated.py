@@ -168,12 +168,12 @@ def test_jumprelu_check_passes_the_shared_encoder_and_fails_an_untied_one(tmp_pa
 
 
 def test_a_site_whose_ablation_costs_little_is_measured_on_more_tokens():
-    from sae_failures.studies.gated.experiment import CE_MAX_FACTOR, site_ce_tokens
+    from sae_failures.studies.gated.experiment import site_ce_tokens
 
-    assert site_ce_tokens(8192, 2.0) == 8192  # a residual stream: the profile's tokens
-    assert site_ce_tokens(8192, 0.5) == 4 * 8192  # (1 nat / 0.5 nats)^2
-    assert site_ce_tokens(8192, 0.08) == CE_MAX_FACTOR * 8192  # attention 3: capped
-    assert site_ce_tokens(8192, 0.0) == CE_MAX_FACTOR * 8192
+    assert site_ce_tokens(8192, 2.0, 8) == 8192  # a residual stream: the profile's tokens
+    assert site_ce_tokens(8192, 0.5, 8) == 4 * 8192  # (1 nat / 0.5 nats)^2
+    assert site_ce_tokens(8192, 0.08, 8) == 8 * 8192  # attention 3: capped
+    assert site_ce_tokens(8192, 0.0, 8) == 8 * 8192
 
 
 def _sweep(site: str, gated: float, baseline: float) -> list[dict]:

@@ -115,7 +115,7 @@ PROFILES: dict[str, Profile] = {
             topk_ks=TOPK_KS[::3], checkpoints=3, toy_seeds=4),
         gated=GatedSizes(sites=_smollm2_sites(OFFLINE_MODEL), gated_width=TimesD(1), sweep_tokens=24_000,
                          baseline_l1=GATED_BASELINE_L1[::2], gated_l1=GATED_L1[::2],
-                         ablation_site="resid 12", rescale_shift_tokens=12_000),
+                         ablation_site="resid 12", rescale_shift_tokens=12_000, spread_seeds=1, ce_max_factor=2),
         scale=ScaleSizes(seeds=1, seed_notebooks=LM_NOTEBOOKS[:1], budgets=(8192, 16384),
                          sweep_budgets=(8192, 16384), alignment_sweep_l1={"standard": (2.0,), "aligned": (0.8,)},
                          topk_ks=(16, 128), gated_baseline_l1=(1.5, 4.0), gated_l1=(2.5, 6.5),

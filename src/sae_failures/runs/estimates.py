@@ -76,8 +76,9 @@ def _groups(profile: Profile) -> dict[str, list[Training]]:
         g_width = resolve(gated.gated_width, site_d)
         b_width = round(BASELINE_WIDTH_FACTOR * g_width)
         ablations = 3 * len(gated.gated_l1) if site.label == gated.ablation_site else 0
-        out["04"] += [Training(model, layer, site_d, (b_width,) * len(gated.baseline_l1), gated.sweep_tokens),
-                      Training(model, layer, site_d, (g_width,) * (len(gated.gated_l1) + ablations),
+        out["04"] += [Training(model, layer, site_d, (b_width,) * (len(gated.baseline_l1) + gated.spread_seeds),
+                               gated.sweep_tokens),
+                      Training(model, layer, site_d, (g_width,) * (len(gated.gated_l1) + ablations + gated.spread_seeds),
                                gated.sweep_tokens, gated=True)]
         if site.label == gated.ablation_site:
             out["04"].append(Training(model, layer, site_d, (b_width,) * len(gated.baseline_l1),

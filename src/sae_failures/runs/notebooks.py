@@ -30,6 +30,7 @@ from sae_failures.runs.execute import (
     notebooks,
 )
 from sae_failures.runs.seed_runs import record_notebook_run
+from sae_failures.studies import versions
 
 
 def notebook_parameters(nb: Path) -> list[str]:
@@ -220,7 +221,7 @@ def run(profile: str, selected: list[str] | None = None, update_committed: bool 
         timing_path = root / "timings.json"
         previous = json.loads(timing_path.read_text()) if timing_path.exists() else {}
         atomic_write_text(timing_path, json.dumps({**previous, **timings}, indent=2) + "\n")
-        table = assemble(profile)
+        table = assemble(profile, versions())
     if failures:
         raise NotebooksFailed("\n".join(failures))
     return table

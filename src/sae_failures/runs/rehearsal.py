@@ -67,6 +67,7 @@ def overrides() -> dict:
         "gated.gated_width": 1024, "gated.sweep_tokens": tokens,
         "gated.baseline_l1": list(smoke.gated.baseline_l1[::2]), "gated.gated_l1": list(smoke.gated.gated_l1[::2]),
         "gated.rescale_shift_tokens": min(smoke.gated.rescale_shift_tokens, tokens),
+        "gated.spread_seeds": smoke.gated.spread_seeds, "gated.ce_max_factor": smoke.gated.ce_max_factor,
         "calibration.tokens": 4 * BATCH, "calibration.probes": 2,
     }
 

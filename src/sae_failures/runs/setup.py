@@ -20,7 +20,7 @@ from sae_failures.engine.claims import Claim, ClaimsTable
 from sae_failures.engine.plotting import save_figure, setup_style
 from sae_failures.engine.provenance import run_commit
 from sae_failures.profiles import Profile, get_profile
-from sae_failures.studies import STUDIES
+from sae_failures.studies import STUDIES, versions
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,8 @@ class Notebook:
     def close(self, setup: dict[str, Any], *claims: Claim, model: str | None = None) -> pd.DataFrame:
         """The notebook's claims table: ``claims`` measured under ``setup`` on ``model`` (default:
         the profile's), written to ``claims.json`` and returned for display."""
-        table = ClaimsTable(self.name, self.profile.name, model or self.profile.model, setup=setup)
+        table = ClaimsTable(self.name, self.profile.name, model or self.profile.model, setup=setup,
+                            versions=versions())
         table.add(*claims)
         table.write()
         return table.frame()

@@ -18,3 +18,10 @@ def notebook_study(notebook: str) -> str:
         if notebook == importlib.import_module(f"sae_failures.studies.{study}").NOTEBOOK:
             return study
     raise ValueError(f"No study runs the notebook {notebook!r}.")
+
+
+def versions() -> dict[str, int]:
+    """Every study's ``VERSION``: what a claims table records it was made under."""
+    import importlib
+
+    return {study: importlib.import_module(f"sae_failures.studies.{study}").VERSION for study in STUDIES}

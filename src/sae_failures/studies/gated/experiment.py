@@ -224,18 +224,16 @@ GS2_TOLERANCE = 0.01
 GS3_UNBIASED = 0.02  # |gamma - 1| below this counts as no shrinkage (GS-3, GS-7)
 GS5_HALF_L0 = 0.6  # a median L0 ratio at or below this is "about half"
 # A difference in CE recovered counts only outside its seed-to-seed spread (``seed_spread``:
-# the range over the run's seed and SPREAD_SEEDS more, of the Gated and the baseline SAE at the
-# middle of their grids, at each site). Where one seed is read alone (notebook 05's length
-# study), the margin is LENGTH_NOISE.
-SPREAD_SEEDS = 2
+# the range over the run's seed and ``GatedSizes.spread_seeds`` more, of the Gated and the
+# baseline SAE at the middle of their grids, at each site). Where one seed is read alone
+# (notebook 05's length study), the margin is LENGTH_NOISE.
 LENGTH_NOISE = 0.005
 # "Explains only a small part of the gain" (GS-7): at most a quarter of it (a half is "half").
 GS7_SMALL_PART = 0.25
 # CE tokens at a site grow as (CE_REFERENCE_COST / its zero-ablation cost)^2, at most
-# CE_MAX_FACTOR x the profile's ce_tokens: CE recovered divides by that cost, so a site whose
-# ablation costs 0.1 nats needs 100 x the tokens of a 1-nat site to be read as finely.
+# ``GatedSizes.ce_max_factor`` x the profile's ce_tokens: CE recovered divides by that cost, so a
+# site whose ablation costs 0.1 nats needs 100 x the tokens of a 1-nat site to be read as finely.
 CE_REFERENCE_COST = 1.0
-CE_MAX_FACTOR = 8
 
 
 def shrinkage_table(lambdas: list[float] = SHRINKAGE_LAMBDAS) -> pd.DataFrame:
@@ -304,10 +302,10 @@ def ablation_readout(ablations: pd.DataFrame) -> AblationReadout:
                            ablations[ablations.variant == RESCALE_SHIFT].gamma)
 
 
-def site_ce_tokens(ce_tokens: int, zero_cost: float) -> int:
+def site_ce_tokens(ce_tokens: int, zero_cost: float, max_factor: int) -> int:
     """The CE tokens a site whose zero-ablation costs ``zero_cost`` nats is measured on."""
-    factor = (CE_REFERENCE_COST / zero_cost) ** 2 if zero_cost > 0 else CE_MAX_FACTOR
-    return int(ce_tokens * min(CE_MAX_FACTOR, max(1, int(np.ceil(factor)))))
+    factor = (CE_REFERENCE_COST / zero_cost) ** 2 if zero_cost > 0 else max_factor
+    return int(ce_tokens * min(max_factor, max(1, int(np.ceil(factor)))))
 
 
 def with_resolved_ce(settings: Profile, data: dict[str, SiteData]) -> dict[str, SiteData]:
@@ -315,7 +313,7 @@ def with_resolved_ce(settings: Profile, data: dict[str, SiteData]) -> dict[str, 
     resolved = {}
     for label, d in data.items():
         cost = zero_ablation_cost(d.model, d.hook, d.contexts, d.separator)
-        n = site_ce_tokens(settings.ce_tokens, cost)
+        n = site_ce_tokens(settings.ce_tokens, cost, settings.gated.ce_max_factor)
         contexts = d.contexts if n == settings.ce_tokens else ce_contexts(
             d.model, dataclasses.replace(settings, model=d.site.model), d.hook, n)
         resolved[label] = dataclasses.replace(d, contexts=contexts)
@@ -327,11 +325,11 @@ def middle(grid: tuple[float, ...]) -> float:
 
 
 def spread_specs(activations: ActivationSpec, config: GatedStudy, batch_size: int, autocast: bool,
-                 seed: int = 0) -> dict[tuple[str, int], SAESpec]:
-    """The Gated and baseline SAEs at the middle of their grids, at the ``SPREAD_SEEDS`` seeds after
+                 seed: int, spread_seeds: int) -> dict[tuple[str, int], SAESpec]:
+    """The Gated and baseline SAEs at the middle of their grids, at the ``spread_seeds`` seeds after
     ``seed``, keyed (variant, seed): with the run's own, their seed-to-seed spread."""
     mid = dataclasses.replace(config, baseline_l1=(middle(config.baseline_l1),), gated_l1=(middle(config.gated_l1),))
-    return {(variant, s): spec for s in range(seed + 1, seed + 1 + SPREAD_SEEDS)
+    return {(variant, s): spec for s in range(seed + 1, seed + 1 + spread_seeds)
             for (variant, _), spec in sweep_specs(activations, mid, batch_size, autocast, s).items()}
 
 
@@ -477,7 +475,8 @@ def setup(settings: Profile, data: dict[str, SiteData], ce_tokens: dict[str, int
     return {"sites": {label: {"model": d.site.model, "hook": d.hook, "train_tokens": d.train.n_tokens,
                               "eval_tokens": d.heldout.n_tokens, "ce_tokens": int(ce_tokens[label]),
                               "seed_spread": float(noise[label])} for label, d in data.items()},
-            "spread_seeds": SPREAD_SEEDS, "ce_reference_cost": CE_REFERENCE_COST, "ce_max_factor": CE_MAX_FACTOR,
+            "spread_seeds": settings.gated.spread_seeds, "ce_reference_cost": CE_REFERENCE_COST,
+            "ce_max_factor": settings.gated.ce_max_factor,
             "context_size": settings.context_size, "model_dtype": settings.model_dtype,
             "study": {label: {**vars(c), "baseline_width": c.baseline_width} for label, c in study.items()},
             "baseline_example": baseline_spec(train, first.baseline_width, first.baseline_l1[0], first.sweep_tokens,

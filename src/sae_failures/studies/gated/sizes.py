@@ -25,3 +25,5 @@ class GatedSizes:
     gated_l1: tuple[float, ...]
     ablation_site: str  # label of the site the ablations (GS-6, GS-7) run at
     rescale_shift_tokens: int
+    spread_seeds: int = 2  # more seeds of the middle Gated and baseline SAE per site: the seed spread
+    ce_max_factor: int = 8  # at most this x the profile's CE tokens at a site whose ablation costs little
