@@ -53,21 +53,21 @@ def test_an_unknown_study_is_one_line_naming_the_valid_ones():
         records.study_key("bogus", SMOKE)
 
 
-def key_in_copy(package: Path, study: str = "suppression") -> str:
-    """``study_key`` computed by a fresh interpreter importing the package at ``package``."""
+def keys_in_copy(package: Path) -> dict[str, str]:
+    """``study_key`` of suppression and gated, computed by a fresh interpreter importing the package at ``package``."""
     code = ("from dataclasses import dataclass\n"
             "from sae_failures.runs import records\n"
             "@dataclass(frozen=True)\nclass Sizes:\n    name: str\n    tokens: int\n"
-            f"print(records.study_key({study!r}, Sizes('smoke', 10)))")
+            "print(records.study_key('suppression', Sizes('smoke', 10)), records.study_key('gated', Sizes('smoke', 10)))")
     env = {**os.environ, "PYTHONPATH": str(package.parent)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    return out.stdout.strip()
+    return dict(zip(("suppression", "gated"), out.stdout.split(), strict=True))
 
 
 def test_a_pure_move_rename_or_comment_stales_nothing(tmp_path):
+    here = {study: records.study_key(study, SMOKE) for study in ("suppression", "gated")}
     copy = tmp_path / "src" / "sae_failures"
     shutil.copytree(REPO / "src" / "sae_failures", copy, ignore=shutil.ignore_patterns("__pycache__"))
-    assert key_in_copy(copy) == records.study_key("suppression", SMOKE)  # the copy is the package
     training = copy / "engine" / "training.py"
     training.write_text("# a comment\n" + training.read_text().replace("def train_sae(", "def train_one_sae(")
                         .replace("train_sae(", "train_one_sae("))
@@ -76,12 +76,13 @@ def test_a_pure_move_rename_or_comment_stales_nothing(tmp_path):
     for path in copy.rglob("*.py"):
         path.write_text(path.read_text().replace("studies.suppression import experiment",
                                                  "studies.suppression import readouts"))
-    assert key_in_copy(copy) == records.study_key("suppression", SMOKE)
+    assert keys_in_copy(copy) == here  # moved, renamed, commented: the same keys
     init = copy / "studies" / "suppression" / "__init__.py"
     version = suppression_version()
     init.write_text(init.read_text().replace(f"VERSION = {version}", f"VERSION = {version + 1}"))
-    assert key_in_copy(copy) != records.study_key("suppression", SMOKE)  # a bump is what stales
-    assert key_in_copy(copy, "gated") == records.study_key("gated", SMOKE)  # and only its own study
+    bumped = keys_in_copy(copy)
+    assert bumped["suppression"] != here["suppression"]  # a bump is what stales
+    assert bumped["gated"] == here["gated"]  # and only its own study
 
 
 def test_a_record_is_computed_once_then_served(tmp_data):
