@@ -110,6 +110,15 @@ def test_bl11_judges_plain_tied_saes_and_reports_the_others_apart():
     assert not bl.bl11([trained(overlapping, "tied", "too_wide")])[0]["too_wide"]
 
 
+def test_bl4_judges_the_forcing_reading_and_counts_the_gating_one_beside_it():
+    broken = sae_from([e0, (e0 + e1) / 2 ** 0.5], [e0, (e0 + e1) / 2 ** 0.5])
+    forced_clean = bl.bl4(trained(CLEAN, "tied", "too_wide_cooc"), trained(broken, "tied", "too_wide_cooc_gated"))
+    gating_clean = bl.bl4(trained(broken, "tied", "too_wide_cooc"), trained(CLEAN, "tied", "too_wide_cooc_gated"))
+    seeds, summary = bl.claim_verdict([forced_clean[0]] * 3 + [gating_clean[0]])
+    assert seeds.held == 3  # the gating reading is counted, never judged
+    assert "reported, not judged: gating reading clean 1/4" in summary
+
+
 def test_count_peaks_counts_separated_modes():
     rng = np.random.default_rng(0)
     one = 3 + 0.01 * rng.standard_normal(5000)

@@ -190,8 +190,8 @@ def bl4(forced: Trained, gated: Trained) -> Check:
     only with f0, p = 0.2 given f0) is reported beside it."""
     parts, seen = clean_one_per_feature(forced, {0, 1, 2, 3})
     gated_parts, gated_seen = clean_one_per_feature(gated, {0, 1, 2, 3})
-    return parts, (f"forcing: {seen}; gating (reported, not judged): {gated_seen}, "
-                   f"{'clean' if all(gated_parts.values()) else 'not clean'}")
+    return ({**parts, f"{REPORTED}gating reading clean": all(gated_parts.values())},
+            f"forcing: {seen}; gating: {gated_seen}")
 
 
 def bl5(tied: Trained, untied: Trained) -> Check:
@@ -305,12 +305,20 @@ def bl11(tied_runs: list[Trained]) -> Check:
                    + "; reported apart: " + ", ".join(f"{k} {v:.3f}" for k, v in apart.items()))
 
 
+REPORTED = "reported, not judged: "  # a part counted over seeds beside the claim, not in its verdict
+
+
+def holds(parts: dict[str, bool]) -> bool:
+    """Whether a seed's check holds: every judged part (``REPORTED`` ones are only counted)."""
+    return all(ok for part, ok in parts.items() if not part.startswith(REPORTED))
+
+
 def claim_verdict(parts_per_seed: list[dict[str, bool]]) -> tuple[SeedCount, str]:
     """The seeds the whole claim held in (its verdict is ``SeedCount.verdict``), and a summary
     of how many seeds each part held in."""
     n = len(parts_per_seed)
     counts = {part: sum(p[part] for p in parts_per_seed) for part in parts_per_seed[0]}
-    seeds = SeedCount.of([all(p.values()) for p in parts_per_seed])
+    seeds = SeedCount.of([holds(p) for p in parts_per_seed])
     summary = f"held in {seeds.held}/{n} seeds; " + ", ".join(f"{part} {c}/{n}" for part, c in counts.items())
     return seeds, summary
 
@@ -373,7 +381,7 @@ def outcomes_by_claim(results: dict[tuple[str, int], Trained], seeds: list[int])
 
 def per_seed_table(outcomes: dict[str, list[Check]], seeds: list[int]) -> pd.DataFrame:
     """One row per (claim, seed): whether it held, which parts held and failed, what was seen."""
-    return pd.DataFrame([{"claim": c, "seed": s, "held": all(parts.values()),
+    return pd.DataFrame([{"claim": c, "seed": s, "held": holds(parts),
                           "parts held": ", ".join(p for p, ok in parts.items() if ok) or "-",
                           "parts failed": ", ".join(p for p, ok in parts.items() if not ok) or "-", "seen": seen}
                          for c, checks in outcomes.items() for s, (parts, seen) in zip(seeds, checks, strict=True)]
