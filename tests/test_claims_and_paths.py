@@ -53,6 +53,8 @@ def test_a_recheck_made_under_older_rules_is_marked_stale_not_combined(tmp_data)
     assert "**1 claims:** 1 reproduced." in text
     current = assemble("smoke", {"suppression": 2}).read_text()  # made under today's rules: combined
     assert "| FS-5 | not reproduced | s | p | m | reproduced | 0/3 seeds |" in current
+    assert "**Judged under older rules (suppression version 3, now 2).**" in current  # 01_x's own table
+    assert text.count("Judged under older rules") == 1  # 05_x's, under version 2 against 3 now
 
 
 def test_claims_reject_bad_rows():

@@ -180,6 +180,14 @@ def claim_study(claim_id: str) -> str:
     return CLAIM_STUDIES.get(claim_id.split("-")[0], "")
 
 
+def _older_rules(data: dict[str, Any], versions: dict[str, int]) -> str:
+    """Which of a claims table's studies ran under a VERSION other than now ("" if none)."""
+    made_under = data.get("study_versions", {})
+    studies = sorted({claim_study(c["id"]) for c in data["claims"]} - {""})
+    return ", ".join(f"{study} version {made_under.get(study, 'unrecorded')}, now {versions[study]}"
+                     for study in studies if study in versions and made_under.get(study) != versions[study])
+
+
 def assemble(profile: str, versions: dict[str, int] | None = None) -> Path:
     """Write ``figures/<profile>/CLAIMS.md``: one table over every notebook's claims.json.
 
@@ -230,6 +238,9 @@ def assemble(profile: str, versions: dict[str, int] | None = None) -> Path:
         if failure is not None:
             lines += [f"**Last run failed ({failure['at']}): {failure['error']}** The claims below are from the "
                       f"earlier run of {data['created']} and may not match the current code.", ""]
+        if versions is not None and (older := _older_rules(data, versions)):
+            lines += [f"**Judged under older rules ({older}).** Rerun this notebook to judge its claims by the "
+                      "rules of the current code.", ""]
         lines += [f"Model `{data['model']}`, commit `{data['git_commit']}`, created {data['created']}.", "",
                   "| id | headline | claim | paper | measured | this run | seeds held | with more training | "
                   "evidence | notes |",
