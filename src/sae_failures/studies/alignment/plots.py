@@ -53,7 +53,8 @@ def checkpoint_histograms(scores: dict[str, dict[int, np.ndarray]], names: dict[
     """The alignment histogram at each training checkpoint (AB-10): one row per SAE
     (``scores``' keys, labelled by ``names``), one panel per snapshot."""
     n_cols = max(len(s) for s in scores.values())
-    fig, axes = plt.subplots(len(scores), n_cols, figsize=(2.3 * n_cols, 2.6 * len(scores)), squeeze=False)
+    fig, axes = plt.subplots(len(scores), n_cols, figsize=(2.3 * n_cols, 2.6 * len(scores)), squeeze=False,
+                             layout="constrained")  # tight_layout warned that it could not fit the titles
     hi = max(1.2, max(float(np.quantile(a, 0.999)) for s in scores.values() for a in s.values()))
     for row, (name, snapshots) in zip(axes, scores.items(), strict=True):
         for ax, (tokens, a) in zip(row, snapshots.items(), strict=False):
@@ -62,5 +63,4 @@ def checkpoint_histograms(scores: dict[str, dict[int, np.ndarray]], names: dict[
         row[0].set_ylabel("latents (log scale)")
         for ax in row[len(snapshots):]:
             ax.set_visible(False)
-    fig.tight_layout()
     return fig
