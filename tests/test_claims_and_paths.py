@@ -192,10 +192,16 @@ def test_a_notebook_is_started_by_its_study_and_closed_with_one_call(tmp_data):
         start("gated_saes", "smoke")
     notebook = start("gated", "smoke", "cpu")
     assert (notebook.name, notebook.profile.name, notebook.profile.device) == ("04_gated_sae_pareto", "smoke", "cpu")
-    frame = notebook.close({"layer": 3}, Claim("GS-8", "s", "p", "m", "not_attempted", notes="why"), model="toy")
+    long = "a measurement longer than any column a DataFrame would show in full, " * 3
+    shown = notebook.close({"layer": 3}, Claim("GS-8", "s", "p", long, "not_attempted", notes="why | not"), model="toy")
     written = json.loads((tmp_data / "figures" / "smoke" / "04_gated_sae_pareto" / "claims.json").read_text())
     assert written["model"] == "toy" and written["setup"]["layer"] == 3 and written["claims"][0]["id"] == "GS-8"
-    assert list(frame.id) == ["GS-8"]
+    table = repr(shown)  # the plain text and the Markdown a notebook stores are the same full table
+    assert table == shown._repr_markdown_() and long in table and "why \\| not" in table
+    assert table.splitlines()[0] == "| id | headline | claim | paper | measured | this run | notes |"
+    assert repr(shown[["id", "notes"]]).splitlines()[2] == "| GS-8 | why \\| not |"
+    with pytest.raises(KeyError, match="No column seed in the claims table. Columns: id, headline"):
+        shown[["seed"]]
 
 
 def test_printed_paths_name_no_machine(tmp_path, monkeypatch):

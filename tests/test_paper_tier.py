@@ -97,7 +97,7 @@ def test_the_paper_profile_lists_what_the_cache_lacks_before_running(tmp_path, m
     from sae_failures.runs.notebooks import hub_needs
 
     hub = _hub(tmp_path, monkeypatch)
-    monkeypatch.setenv("SAE_FAILURES_OPENWEBTEXT", str(tmp_path / "*.parquet"))
+    monkeypatch.setenv("SAE_FAILURES_OPENWEBTEXT", str(tmp_path))
     staging = tmp_path / "staging"
     staging.mkdir()
     for repo_id in ("EleutherAI/pythia-70m-deduped", "EleutherAI/pythia-160m-deduped"):
@@ -117,7 +117,7 @@ def test_the_paper_profile_lists_what_the_cache_lacks_before_running(tmp_path, m
     tokenizer.write()
     assert hub_needs(PROFILES["paper"])[0] == "release pythia-70m-deduped-res-sm"
     monkeypatch.delenv("SAE_FAILURES_OPENWEBTEXT")
-    assert hub_needs(PROFILES["paper"])[-1].startswith("corpus hf://datasets/Skylion007/openwebtext")
+    assert hub_needs(PROFILES["paper"])[-1] == "dataset Skylion007/openwebtext"
 
 
 def test_the_secant_lands_on_the_target_of_a_power_law():

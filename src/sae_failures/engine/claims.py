@@ -60,6 +60,8 @@ class Claim:
     headline: str = ""  # the one verdict CLAIMS.md shows and counts (``headline.headline``)
 
 
+HEADERS = {"paper_value": "paper", "statement": "claim", "more_training": "with more training",
+           "seeds": "seeds held", "verdict": "this run"}  # column names as a reader reads them
 SHOWN = ("id", "headline", "statement", "paper_value", "measured", "verdict", "evidence", "notes", "seeds",
          "more_training")
 RULE_FIELDS = ("rule", "inputs")  # how a claim was judged: kept in claims.json, not shown or compared
@@ -128,6 +130,11 @@ class ClaimsTable:
         """The table as a reader sees it (what each rule read stays in claims.json)."""
         return pd.DataFrame([{k: getattr(c, k) for k in SHOWN} for c in self.claims])
 
+    def view(self) -> ClaimsView:
+        """The table for a notebook to show, every cell in full."""
+        return ClaimsView(self.frame())
+
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "notebook": self.notebook,
@@ -144,6 +151,36 @@ class ClaimsTable:
         path = figures_dir(self.profile, self.notebook) / "claims.json"
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
         return path
+
+
+@dataclass(frozen=True)
+class ClaimsView:
+    """A claims table shown in full as Markdown, in Jupyter, on GitHub and as plain text.
+
+    A DataFrame's text form cuts long cells with "..."; a claims table is read for its
+    cells, so every one is kept. ``view[["id", "verdict"]]`` shows a choice of columns.
+    """
+
+    frame: pd.DataFrame
+
+    def __getitem__(self, columns: list[str]) -> ClaimsView:
+        unknown = [c for c in columns if c not in self.frame.columns]
+        if unknown:
+            raise KeyError(f"No column {', '.join(unknown)} in the claims table. Columns: "
+                           f"{', '.join(self.frame.columns)}.")
+        return ClaimsView(self.frame[list(columns)])
+
+    def markdown(self) -> str:
+        shown = [c for c in self.frame.columns if self.frame[c].astype(str).str.strip().any()]
+        rows = [[_cell(str(v)) for v in row] for row in self.frame[shown].itertuples(index=False)]
+        return "\n".join(["| " + " | ".join(HEADERS.get(c, c) for c in shown) + " |",
+                          "|" + "---|" * len(shown), *("| " + " | ".join(r) + " |" for r in rows)])
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown()
+
+    def __repr__(self) -> str:
+        return self.markdown()
 
 
 HEADLINE_RULE = (
