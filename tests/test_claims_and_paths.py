@@ -200,7 +200,7 @@ def test_a_notebook_is_started_by_its_study_and_closed_with_one_call(tmp_data):
     assert table == shown._repr_markdown_() and long in table and "why \\| not" in table
     assert table.splitlines()[0] == "| id | headline | claim | paper | measured | this run | notes |"
     assert repr(shown[["id", "notes"]]).splitlines()[2] == "| GS-8 | why \\| not |"
-    with pytest.raises(KeyError, match="No column seed in the claims table. Columns: id, headline"):
+    with pytest.raises(KeyError, match=r"No column seed in the claims table\. Columns: id, headline"):
         shown[["seed"]]
 
 
