@@ -13,9 +13,10 @@ SCALE ?=
 GPUS ?=
 SEEDS ?= 0 1 2
 FAMILY ?=
+STANDINS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: setup figures seeds lengths parts test test-smoke rehearse-00-03 rehearse-01-04 lint pytest nbval pins pin rehearse bench estimate clean-cache help
+.PHONY: gpu-check setup figures seeds lengths parts test test-smoke rehearse-00-03 rehearse-01-04 lint pytest nbval pins pin rehearse bench estimate clean-cache help
 
 help:
 	@echo "make figures [PROFILE=smoke|offline|paper] [NOTEBOOKS='00 02']  run notebooks, write figures/<profile>/"
@@ -28,6 +29,8 @@ help:
 	@echo "make test                                                     ruff + pytest + nbval (smoke profile) + pins + rehearse"
 	@echo "make pin                                                      after nbval: pin the smoke numbers (after a VERSION bump)"
 	@echo "make rehearse [NOTEBOOKS='03']                                the paper profile's notebooks against local stand-ins"
+	@echo "make gpu-check [DEVICE=cuda:1]                                on a GPU box, before PROFILE=paper: load the hub's model,"
+	@echo "                                                              release and corpus, train one SAE, project each notebook's hours"
 	@echo "make bench                                                    throughput vs matmul roofline"
 	@echo "make estimate [SCALE=0.1]                                     the paper profile's SAEs, tokens and GPU-hours per notebook"
 	@echo "make setup                                                    create .venv and install everything"
@@ -100,6 +103,11 @@ test-smoke: $(STAMP)
 
 rehearse-00-03 rehearse-01-04: $(STAMP)
 	$(MAKE) --no-print-directory rehearse NOTEBOOKS="$(wordlist 2,3,$(subst -, ,$@))"
+	$(if $(filter rehearse-00-03,$@),$(MAKE) --no-print-directory gpu-check STANDINS=1)
+
+# About 10 minutes on one GPU; make test runs it against the rehearsal's stand-ins.
+gpu-check: $(STAMP)
+	$(BIN)/python -m sae_failures.cli gpu-check $(if $(DEVICE),--device $(DEVICE)) $(if $(STANDINS),--standins)
 
 estimate: $(STAMP)
 	$(BIN)/python -m sae_failures.cli estimate $(if $(SCALE),--scale $(SCALE))
