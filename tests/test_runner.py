@@ -172,3 +172,18 @@ def test_the_paper_profile_runs_notebook_05_only_when_named(tmp_data, tmp_path, 
     notebook_runner.run("paper", ["05"], update_committed=False)
     notebook_runner.run("smoke", update_committed=False)
     assert ran == ["00_probe", "05_probe", "00_probe", "05_probe"]
+
+
+@pytest.mark.parametrize("echo", [True, False])
+def test_a_run_on_a_terminal_shows_what_its_cells_print_as_they_run(echo, tmp_data, tmp_path, capfd):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import sys\nprint('training SAE 1 of 2')\n"
+                                          "sys.stderr.write('harvest 50%\\rharvest 100%\\n')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "probe.ipynb")
+    execute.execute(tmp_path / "probe.ipynb", tmp_path / "out.ipynb", {}, tmp_path / "figures", echo=echo)
+    shown = capfd.readouterr()
+    assert ("training SAE 1 of 2" in shown.out) is echo
+    assert ("harvest 50%\rharvest 100%" in shown.err) is echo
+    assert ("Executing" in shown.err) is not echo  # papermill's cell count only where the cells are not shown
+    assert "training SAE 1 of 2" in nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[0].outputs[0].text
