@@ -22,8 +22,8 @@ def test_claims_json_and_assembled_table(tmp_data):
     assert [c["id"] for c in data["claims"]] == ["X-1", "X-2"]
     assert data["setup"]["layer"] == 3
     text = assemble("smoke").read_text()
-    assert "| X-1 | reproduced | a \\| b | 0.5 | 0.49 | reproduced | seed 0 only | - | fig.png |  |" in text
-    assert "| X-2 | not attempted | needs a judge | 0.3 | - | not_attempted | - | - |  | no LLM judge |" in text
+    assert "| X-1 | reproduced | a \\| b | 0.5 | 0.49 | seed 0 only | - | [fig.png](99_demo/fig.png) |" in text
+    assert "| X-2 | not attempted | needs a judge | 0.3 | - | - | - |  |\n\nNotes:\n\n- **X-2**: no LLM judge\n" in text
     assert "**2 claims:** 1 reproduced, 1 not attempted." in text
 
     # a later notebook rechecking X-1 over seeds and training fills in its columns, and its
@@ -33,8 +33,8 @@ def test_claims_json_and_assembled_table(tmp_data):
                  more_training="undecided: still moving", headline="undecided")
     later.write()
     text = assemble("smoke").read_text()
-    assert "| X-1 | undecided | a \\| b | 0.5 | 0.49 | reproduced | 2/3 seeds | undecided: still moving | fig.png |  |" in text
-    assert "| X-1 | undecided | a \\| b | 0.5 | 0.49, 0.51, 0.47 | partial | 2/3 seeds | undecided: still moving |  |  |" in text
+    assert "| X-1 | undecided | a \\| b | 0.5 | 0.49 | 2/3 seeds | undecided: still moving | [fig.png](99_demo/fig.png) |" in text
+    assert "| X-1 | undecided | a \\| b | 0.5 | 0.49, 0.51, 0.47 | 2/3 seeds | undecided: still moving |  |" in text
     assert "**2 claims:** 1 undecided, 1 not attempted." in text
     assert "its seeds combined by 90% Wilson intervals with a seed's own `partial` kept as partial" in text
 
@@ -49,10 +49,10 @@ def test_a_recheck_made_under_older_rules_is_marked_stale_not_combined(tmp_data)
     later.record("FS-5", "s", "p", "m", "not_reproduced", seeds="0/3 seeds", headline="not reproduced")
     later.write()
     text = assemble("smoke", {"suppression": 3}).read_text()
-    assert f"| FS-5 | reproduced | s | p | m | reproduced | {STALE_RECHECK} | {STALE_RECHECK} |" in text
+    assert f"| FS-5 | reproduced | s | p | m | {STALE_RECHECK} | {STALE_RECHECK} |" in text
     assert "**1 claims:** 1 reproduced." in text
     current = assemble("smoke", {"suppression": 2}).read_text()  # made under today's rules: combined
-    assert "| FS-5 | not reproduced | s | p | m | reproduced | 0/3 seeds |" in current
+    assert "| FS-5 | not reproduced | s | p | m | 0/3 seeds |" in current
     assert "**Judged under older rules (suppression version 3, now 2).**" in current  # 01_x's own table
     assert text.count("Judged under older rules") == 1  # 05_x's, under version 2 against 3 now
 
