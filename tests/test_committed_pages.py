@@ -96,3 +96,24 @@ def test_pages_and_notebook_text_hold_no_process_talk() -> None:
 ])
 def test_process_talk_pattern(text: str, talk: bool) -> None:
     assert bool(PROCESS.search(text)) is talk
+
+
+def test_the_readme_shows_the_committed_runs_claims_per_paper() -> None:
+    """The README's table is CLAIMS.md's, read from the committed claims (``make figures``
+    rewrites it with every offline run)."""
+    from sae_failures.engine.claims import README_END, README_START, readme_summary
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split(README_START, 1)[1].split(README_END, 1)[0].strip().splitlines()
+    assert block == readme_summary(versions())
+    assert len(block) == 2 + 5  # header, rule, and a row per paper's notebook (00-04)
+
+
+def test_the_readme_is_short_and_leads_with_the_two_commands() -> None:
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 200
+    first_screen = "\n".join(lines[:40])
+    assert "make figures" in first_screen and "make test" in first_screen
+    assert all(link.exists() for link in (ROOT / "docs").glob("*.md"))
+    for target in re.findall(r"\]\(((?:docs|notebooks|figures)/[^)#]+)", "\n".join(lines)):
+        assert (ROOT / target).exists(), target

@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(costs.to_string(float_format=lambda x: f"{x:.3g}"))
         print(f"total: {costs['GPU-hours (estimate)'].sum():.3g} GPU-hours at an assumed {ASSUMED_FLOPS / 1e12:g} "
-              "TFLOP/s (counted, not measured)")
+              "TFLOP/s (counted, not measured; make gpu-check measures this box's rate)")
+        print("Notebook 05 is not counted: make figures PROFILE=paper leaves it out unless NOTEBOOKS names it.")
     elif args.command == "rehearse":
         from sae_failures.engine.paths import shown
         from sae_failures.runs.notebooks import NotebooksFailed

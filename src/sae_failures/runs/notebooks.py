@@ -20,8 +20,8 @@ from typing import Any
 import nbformat
 
 from sae_failures.engine.cache import entry_lock
-from sae_failures.engine.claims import FAILED_DIR, FAILURE_FILE, assemble
-from sae_failures.engine.paths import atomic_path, atomic_write_text, figures_dir
+from sae_failures.engine.claims import FAILED_DIR, FAILURE_FILE, assemble, update_readme
+from sae_failures.engine.paths import REPO_ROOT, atomic_path, atomic_write_text, figures_dir
 from sae_failures.engine.provenance import now_iso
 from sae_failures.profiles import Profile, get_profile
 from sae_failures.runs.execute import (
@@ -232,6 +232,8 @@ def run(profile: str, selected: list[str] | None = None, update_committed: bool 
         previous = json.loads(timing_path.read_text()) if timing_path.exists() else {}
         atomic_write_text(timing_path, json.dumps({**previous, **timings}, indent=2) + "\n")
         table = assemble(profile, versions())
+        if update:
+            update_readme(REPO_ROOT / "README.md", versions())
     if failures:
         raise NotebooksFailed("\n".join(failures))
     return table
