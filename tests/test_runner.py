@@ -155,3 +155,35 @@ def test_make_figures_params_and_device_get_one_line_when_wrong(tmp_data):
     out = cli("figures", "--profile", "smoke", "--scale", "a tenth")
     assert out.returncode == 2 and out.stderr.strip().splitlines() == [
         "error: SCALE must be a positive number (1: the profile's token counts, 0.1: a tenth), got nan."]
+
+
+def test_the_paper_profile_runs_notebook_05_only_when_named(tmp_data, tmp_path, monkeypatch, capsys):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    for name in ("00_probe", "05_probe"):
+        write_notebook(notebooks / f"{name}.ipynb")
+    monkeypatch.setattr(execute, "NOTEBOOK_DIR", notebooks)
+    monkeypatch.setattr(notebook_runner, "hub_needs", lambda prof: [])
+    ran = []
+    monkeypatch.setattr(notebook_runner, "run_one", lambda nb, *args, **kwargs: ran.append(nb.stem) or 1.0)
+    notebook_runner.run("paper", update_committed=False)
+    assert ran == ["00_probe"]
+    assert "05_probe runs only when named (NOTEBOOKS=05)" in capsys.readouterr().out
+    notebook_runner.run("paper", ["05"], update_committed=False)
+    notebook_runner.run("smoke", update_committed=False)
+    assert ran == ["00_probe", "05_probe", "00_probe", "05_probe"]
+
+
+@pytest.mark.parametrize("echo", [True, False])
+def test_a_run_on_a_terminal_shows_what_its_cells_print_as_they_run(echo, tmp_data, tmp_path, capfd):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import sys\nprint('training SAE 1 of 2')\n"
+                                          "sys.stderr.write('harvest 50%\\rharvest 100%\\n')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "probe.ipynb")
+    execute.execute(tmp_path / "probe.ipynb", tmp_path / "out.ipynb", {}, tmp_path / "figures", echo=echo)
+    shown = capfd.readouterr()
+    assert ("training SAE 1 of 2" in shown.out) is echo
+    assert ("harvest 50%\rharvest 100%" in shown.err) is echo
+    assert ("Executing" in shown.err) is not echo  # papermill's cell count only where the cells are not shown
+    assert "training SAE 1 of 2" in nbformat.read(tmp_path / "out.ipynb", as_version=4).cells[0].outputs[0].text

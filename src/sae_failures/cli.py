@@ -1,4 +1,4 @@
-"""Command line: ``python -m sae_failures.cli {figures,seeds,lengths,parts,compare,pins,assets,estimate,bench,rehearse}`` (what the Makefile calls)."""
+"""Command line: ``python -m sae_failures.cli {figures,seeds,lengths,parts,compare,pins,assets,estimate,gpu-check,bench,rehearse}`` (what the Makefile calls)."""
 
 from __future__ import annotations
 
@@ -36,6 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     est = sub.add_parser("estimate", help="the paper profile's SAEs, tokens, FLOPs and estimated GPU-hours per notebook")
     est.add_argument("--scale", default="1", help="times every SAE's training tokens, e.g. 0.1")
     sub.add_parser("bench", help="throughput next to the matmul roofline")
+    check = sub.add_parser("gpu-check", help="load the paper profile's model, release and corpus, train one "
+                                             "paper-sized SAE, project each notebook's hours")
+    check.add_argument("--tokens", type=int, default=None, help="training tokens of the checked SAE (default 2^24)")
+    check.add_argument("--device", default=None, help="auto (default), cuda, cuda:1, cpu")
+    check.add_argument("--standins", action="store_true", help="against the rehearsal's local stand-ins (CPU, seconds)")
     rehearsal = sub.add_parser("rehearse", help="run the paper profile's notebooks against local stand-ins (CPU, minutes)")
     rehearsal.add_argument("--notebooks", nargs="+", default=None, help="of 00 01 03 04 (default: all four)")
     pins = sub.add_parser("pins", help="compare the smoke run's numbers with tests/pins/smoke.json, or rewrite it")
@@ -71,6 +76,15 @@ def main(argv: list[str] | None = None) -> int:
             for line in str(err).splitlines():
                 print(f"error: {line}", file=sys.stderr)
             return 1
+    elif args.command == "gpu-check":
+        from sae_failures.engine.network import NetworkUnavailableError
+        from sae_failures.runs.gpu_check import CHECK_TOKENS, gpu_check, gpu_check_on_standins
+
+        try:
+            print(gpu_check_on_standins() if args.standins else gpu_check(args.tokens or CHECK_TOKENS, args.device))
+        except (ValueError, NetworkUnavailableError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     elif args.command == "estimate":
         from sae_failures.profiles import scaled
         from sae_failures.runs.estimates import ASSUMED_FLOPS, notebook_costs
@@ -82,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(costs.to_string(float_format=lambda x: f"{x:.3g}"))
         print(f"total: {costs['GPU-hours (estimate)'].sum():.3g} GPU-hours at an assumed {ASSUMED_FLOPS / 1e12:g} "
-              "TFLOP/s (counted, not measured)")
+              "TFLOP/s (counted, not measured; make gpu-check measures this box's rate)")
+        print("Notebook 05 is not counted: make figures PROFILE=paper leaves it out unless NOTEBOOKS names it.")
     elif args.command == "rehearse":
         from sae_failures.engine.paths import shown
         from sae_failures.runs.notebooks import NotebooksFailed

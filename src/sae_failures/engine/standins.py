@@ -66,11 +66,12 @@ NOT_STOOD_IN = {"llama-3-8b-it-res-jh": "its SAE is 4096 x 65536 on Llama-3-8B's
 
 TOKENIZER_VOCAB = 8192
 SPECIAL_TOKENS = ("<|endoftext|>", "<|padding|>")  # ids 0 and 1, as in the Pythia tokenizer
-CORPUS_FILES = "openwebtext/plain_text/train/{:04d}.parquet"
+# the layout of the hub's parquet conversion of a large dataset, which datasets must find on its own
+CORPUS_FILES = "openwebtext/plain_text/partial-train/{:04d}.parquet"
 CORPUS_SHARDS = 2
 HUB_DIR = "hf/hub"
 
-STANDIN_VERSION = 2  # bump when a stand-in changes: the cache key changes with it
+STANDIN_VERSION = 3  # bump when a stand-in changes: the cache key changes with it
 
 
 def standin_key() -> str:
@@ -91,7 +92,7 @@ def environment(root: Path) -> dict[str, str]:
     return {"HF_HOME": str(root / "hf"), "HF_HUB_CACHE": str(root / HUB_DIR), "HF_HUB_OFFLINE": "1",
             "HF_DATASETS_CACHE": str(root.parent / "datasets-cache"),
             "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-            "SAE_FAILURES_OPENWEBTEXT": str(root / CORPUS_FILES.replace("{:04d}", "*"))}
+            "SAE_FAILURES_OPENWEBTEXT": str(root / CORPUS_FILES.split("/")[0])}
 
 
 class HubRepo:

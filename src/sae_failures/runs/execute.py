@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,14 +49,24 @@ def notebooks(selected: list[str] | None = None) -> list[Path]:
     return [nb for nb in found if any(nb.name.startswith(s) for s in selected)]
 
 
-def execute(notebook: Path, out: Path, parameters: dict[str, Any], figures: Path) -> None:
-    """Run ``notebook`` through papermill into ``out``, its figures under ``figures``."""
+def echo_default() -> bool:
+    """Whether a run shows its cells' own output as it comes: on a terminal, yes (the harvest's,
+    each SAE's training and each evaluation's progress, redrawn in place); in a log file, whose
+    reader sees every redraw of a bar as a line, only papermill's count of cells."""
+    return sys.stderr.isatty()
+
+
+def execute(notebook: Path, out: Path, parameters: dict[str, Any], figures: Path, echo: bool | None = None) -> None:
+    """Run ``notebook`` through papermill into ``out``, its figures under ``figures``; with
+    ``echo`` (default ``echo_default``), the kernel's stdout and stderr go on to this process's."""
     import papermill
 
+    echo = echo_default() if echo is None else echo
+    streams = {"stdout_file": sys.stdout, "stderr_file": sys.stderr} if echo else {}
     with figures_env(figures):
         papermill.execute_notebook(str(notebook), str(out), parameters=parameters, kernel_name=KERNEL_NAME,
-                                   cwd=str(NOTEBOOK_DIR), progress_bar=True,
-                                   kernel_manager_class=LocalKernelManager)
+                                   cwd=str(NOTEBOOK_DIR), progress_bar=not echo,
+                                   kernel_manager_class=LocalKernelManager, **streams)
     relative_papermill_paths(out, notebook)
 
 

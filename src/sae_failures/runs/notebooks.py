@@ -20,8 +20,8 @@ from typing import Any
 import nbformat
 
 from sae_failures.engine.cache import entry_lock
-from sae_failures.engine.claims import FAILED_DIR, FAILURE_FILE, assemble
-from sae_failures.engine.paths import atomic_path, atomic_write_text, figures_dir
+from sae_failures.engine.claims import FAILED_DIR, FAILURE_FILE, assemble, update_readme
+from sae_failures.engine.paths import REPO_ROOT, atomic_path, atomic_write_text, figures_dir
 from sae_failures.engine.provenance import now_iso
 from sae_failures.profiles import Profile, get_profile
 from sae_failures.runs.execute import (
@@ -155,6 +155,11 @@ def run_one(nb: Path, profile: str, root: Path, update_committed: bool, params: 
     return seconds
 
 
+# Notebooks a profile leaves out unless they are named: notebook 05 in the paper profile would
+# repeat every other notebook at two more seeds and longer training, hundreds of GPU-hours.
+ONLY_WHEN_NAMED = {"paper": ("05",)}
+
+
 def hub_needs(prof: Profile) -> list[str]:
     """What ``prof`` would fetch from the hub that the local Hugging Face cache does not hold:
     checked before anything runs, so a machine without network fails at once, and one whose
@@ -162,7 +167,7 @@ def hub_needs(prof: Profile) -> list[str]:
     from sae_lens.loading.pretrained_saes_directory import get_repo_id_and_folder_name
     from transformer_lens.loading_from_pretrained import get_official_model_name
 
-    from sae_failures.engine.corpus import openwebtext_files
+    from sae_failures.engine.corpus import OPENWEBTEXT_REPO, openwebtext_local
     from sae_failures.engine.model import OFFLINE_MODEL
     from sae_failures.engine.network import cached_file, cached_repo
 
@@ -176,8 +181,8 @@ def hub_needs(prof: Profile) -> list[str]:
     for release, sae_id in prof.alignment.releases.items():
         repos[f"release {release}"] = get_repo_id_and_folder_name(release, sae_id)[0]
     missing = [what for what, repo in repos.items() if not cached_repo(repo)]
-    if prof.corpus == "openwebtext" and "://" in openwebtext_files():
-        missing.append(f"corpus {openwebtext_files()}")
+    if prof.corpus == "openwebtext" and openwebtext_local() is None:
+        missing.append(f"dataset {OPENWEBTEXT_REPO}")
     return missing
 
 
@@ -194,6 +199,11 @@ def run(profile: str, selected: list[str] | None = None, update_committed: bool 
     """
     prof = get_profile(profile)  # validates the name (and the device) before anything runs
     chosen = notebooks(selected)
+    if not selected and (left := [nb for nb in chosen if nb.name[:2] in ONLY_WHEN_NAMED.get(profile, ())]):
+        chosen = [nb for nb in chosen if nb not in left]
+        print(f"[{profile}] {', '.join(nb.stem for nb in left)} runs only when named (NOTEBOOKS=05): it reruns "
+              "the other notebooks at more seeds and trains their SAEs longer, which `make estimate` does "
+              "not count.", flush=True)
     shares = params_for(chosen, params or {})
     missing = hub_needs(prof)
     if missing:
@@ -222,6 +232,8 @@ def run(profile: str, selected: list[str] | None = None, update_committed: bool 
         previous = json.loads(timing_path.read_text()) if timing_path.exists() else {}
         atomic_write_text(timing_path, json.dumps({**previous, **timings}, indent=2) + "\n")
         table = assemble(profile, versions())
+        if update:
+            update_readme(REPO_ROOT / "README.md", versions())
     if failures:
         raise NotebooksFailed("\n".join(failures))
     return table

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import matplotlib.pyplot as plt
-import pandas as pd
 
-from sae_failures.engine.claims import Claim, ClaimsTable
+from sae_failures.engine.claims import Claim, ClaimsTable, ClaimsView
 from sae_failures.engine.plotting import save_figure, setup_style
 from sae_failures.engine.provenance import run_commit
 from sae_failures.profiles import Profile, get_profile
@@ -34,14 +33,14 @@ class Notebook:
         save_figure(fig, self.profile.name, self.name, name)
         plt.show()
 
-    def close(self, setup: dict[str, Any], *claims: Claim, model: str | None = None) -> pd.DataFrame:
+    def close(self, setup: dict[str, Any], *claims: Claim, model: str | None = None) -> ClaimsView:
         """The notebook's claims table: ``claims`` measured under ``setup`` on ``model`` (default:
-        the profile's), written to ``claims.json`` and returned for display."""
+        the profile's), written to ``claims.json`` and returned for display in full."""
         table = ClaimsTable(self.name, self.profile.name, model or self.profile.model, setup=setup,
                             versions=versions())
         table.add(*claims)
         table.write()
-        return table.frame()
+        return table.view()
 
 
 def start(study: str, profile: str | Profile, device: str = "auto") -> Notebook:

@@ -6,4 +6,5 @@ longer training (notebook 05). The aligned SAE is the ``variants.aligned`` varia
 """
 
 NOTEBOOK = "03_alignment_bimodality"
+WORK = "Brzozowski, Bimodality of Sparse Autoencoder Features is Still There and Can Be Fixed (2025)"  # the work it reproduces, as README and CLAIMS.md name it
 VERSION = 2

@@ -5,4 +5,5 @@ read-outs and the claims over seeds; ``plots``: the posts' figures.
 """
 
 NOTEBOOK = "02_broken_latents"
+WORK = "Chanin & Till, Broken Latents and Toy Models of Feature Absorption in SAEs (LessWrong, 2024)"  # the work it reproduces, as README and CLAIMS.md name it
 VERSION = 2

@@ -26,6 +26,11 @@ def heatmap(ax: Axes, matrix: np.ndarray, title: str, xlabel: str = "true featur
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
 
 
+def cosine_bar(fig: Figure, axes: np.ndarray, label: str) -> None:
+    """One colour bar for every heatmap of ``axes`` (they share the -1 .. 1 scale)."""
+    fig.colorbar(axes.flat[0].collections[0], ax=list(axes.flat), label=label, shrink=0.8)
+
+
 def cosine_figure(runs: Sequence[Trained], title: str) -> Figure:
     """Encoder (untied only) and decoder cosine with the true features, one panel each."""
     panels = [(t, part) for t in runs for part in (("encoder", "decoder") if not t.run.tied else ("decoder",))]
@@ -37,6 +42,7 @@ def cosine_figure(runs: Sequence[Trained], title: str) -> Figure:
         matrix = t.matching.enc if part == "encoder" else t.matching.dec
         label = "encoder = decoder" if t.run.tied else part
         heatmap(ax, matrix, f"{ARCH_LABEL[t.run.architecture]}: {label}")
+    cosine_bar(fig, axes, "cosine of the latent's row with the true feature")
     fig.suptitle(title)
     return fig
 
@@ -67,6 +73,7 @@ def latent_cosine_figure(runs: Sequence[Trained], ncols: int = 4) -> Figure:
                 xlabel="latent", ylabel="latent")
         ax.set_xticklabels(live)
         ax.set_yticklabels(live)
+    cosine_bar(fig, axes[:, :len(runs)] if nrows == 1 else axes, "cosine between two latents' decoder rows")
     return fig
 
 

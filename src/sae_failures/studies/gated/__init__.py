@@ -6,4 +6,5 @@ its ablations are the ``variants.gated`` variants.
 """
 
 NOTEBOOK = "04_gated_sae_pareto"
+WORK = "[Rajamanoharan et al., Improving Dictionary Learning with Gated Sparse Autoencoders (NeurIPS 2024)](https://arxiv.org/abs/2404.16014)"  # the work it reproduces, as README and CLAIMS.md name it
 VERSION = 2

@@ -4,4 +4,5 @@
 """
 
 NOTEBOOK = "00_quickstart"
+WORK = "A standard SAE on a real language model, on a CPU (the other notebooks' starting point)"  # the work it reproduces, as README and CLAIMS.md name it
 VERSION = 1

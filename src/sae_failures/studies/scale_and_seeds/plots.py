@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -39,7 +41,7 @@ def length_curves(rows: pd.DataFrame) -> plt.Figure:
     claims = [c for c in LENGTH_CLAIMS if c in set(rows.claim)]
     ncols = min(4, len(claims))
     nrows = -(-len(claims) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.6 * nrows), squeeze=False, layout="constrained")
     for ax in axes.flat[len(claims):]:
         ax.set_visible(False)
     for ax, claim in zip(axes.flat, claims, strict=False):
@@ -51,14 +53,14 @@ def length_curves(rows: pd.DataFrame) -> plt.Figure:
         ax.axhline(spec.threshold, color="k", ls="--", lw=1, label="rule's threshold")
         if spec.paper is not None and not np.isclose(spec.paper, spec.threshold):
             ax.axhline(spec.paper, color="tab:red", ls=":", lw=1.5, label="paper")
-        ax.set(xscale="log", xlabel="training tokens", title=f"{claim}", ylabel=spec.quantity)
-        ax.yaxis.label.set_size(8)
+        ax.set(xscale="log", xlabel="training tokens (per SAE)")
+        ax.set_title(f"{claim}: " + "\n".join(textwrap.wrap(spec.quantity, 42)), fontsize=10)
         _budget_ticks(ax, mean.index)
     fig.legend(handles=[Line2D([], [], color="tab:blue", lw=0.7, alpha=0.5, label="one seed"),
                         Line2D([], [], color="tab:blue", lw=2, marker="o", label="mean over seeds"),
-                        Line2D([], [], color="k", ls="--", lw=1, label="rule's threshold"),
-                        Line2D([], [], color="tab:red", ls=":", lw=1.5, label="paper")],
-               loc="lower right", fontsize=9)
+                        Line2D([], [], color="k", ls="--", lw=1, label="where the claim's rule draws its line"),
+                        Line2D([], [], color="tab:red", ls=":", lw=1.5, label="the paper's value")],
+               loc="outside upper center", ncols=4, fontsize=10)
     return fig
 
 

@@ -6,4 +6,5 @@ The fine-tuning methods themselves are the ``variants.scaled`` SAE.
 """
 
 NOTEBOOK = "01_feature_suppression"
+WORK = "[Wright & Sharkey, Addressing Feature Suppression in SAEs (2024)](https://www.alignmentforum.org/posts/3JuSjTZyMzaSeTxKk/addressing-feature-suppression-in-saes)"  # the work it reproduces, as README and CLAIMS.md name it
 VERSION = 2

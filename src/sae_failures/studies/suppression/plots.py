@@ -51,8 +51,9 @@ def l2_ratio(ratio: pd.DataFrame) -> plt.Figure:
     ratio[["Original", "Baseline", *DECODER_SIDE]].plot(marker="o", ax=axes[0])
     ratio[["Original", *ENCODER_METHODS]].plot(marker="o", ax=axes[1])
     for ax, title in zip(axes, ["decoder-side methods", "encoder methods"], strict=True):
-        ax.axhline(1, color="k", lw=1, ls="--")
-        ax.set(xlabel="layer", ylabel="L2 ratio ||x_hat|| / ||x||", title=title)
+        ax.axhline(1, color="k", lw=1, ls="--", label="no shrinkage")
+        ax.set(xlabel="layer", ylabel="L2 ratio ||x_hat|| / ||x||", title=f"L2 ratio after fine-tuning: {title}")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=9)  # beside the lines, never over them
     return fig
 
 
@@ -95,7 +96,7 @@ def scale_vs_frequency_strength(scales: ScaleAnalysis, layer: int) -> plt.Figure
         points = ax.scatter(scales.stats.frequency[live], scales.stats.strength[live], c=values[live], s=6,
                             cmap="viridis")
         ax.set(xscale="log", yscale="log", xlabel="firing frequency", ylabel="mean activation when active", title=label)
-        fig.colorbar(points, ax=ax)
+        fig.colorbar(points, ax=ax, label=label)
     fig.suptitle(f"layer {layer}, Decoder method, {live.sum()} live latents")
     return fig
 
