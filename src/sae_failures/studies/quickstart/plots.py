@@ -11,7 +11,7 @@ NEVER = 1e-7  # where a latent that never fired is drawn on the log-frequency ax
 SHOWN_QUANTILE = 0.999  # the norm scatter's axes end here; the few inputs beyond are counted, not drawn
 
 
-def quickstart_figure(history: pd.DataFrame, frequency: torch.Tensor, x: torch.Tensor, x_hat: torch.Tensor,
+def quickstart_figure(history: pd.DataFrame, frequency: np.ndarray, x: torch.Tensor, x_hat: torch.Tensor,
                       n_dead: int, n_eval_tokens: int, l2_ratio: float, title: str) -> plt.Figure:
     """Training curve, latent firing frequencies, and ||x_hat|| against ||x||.
 
@@ -24,7 +24,7 @@ def quickstart_figure(history: pd.DataFrame, frequency: torch.Tensor, x: torch.T
     axes[0].set(xlabel="training tokens", ylabel="loss on scaled activations", yscale="log",
                 title="Training: both terms of the loss")
     axes[0].legend()
-    axes[1].hist(np.log10(frequency.detach().float().cpu().numpy() + NEVER), bins=60)
+    axes[1].hist(np.log10(np.asarray(frequency, dtype=float) + NEVER), bins=60)
     axes[1].set(xlabel=f"log10 firing frequency ({np.log10(NEVER):.0f} = never fired)", ylabel="latents",
                 title=f"How often latents fire ({n_dead} dead on {n_eval_tokens:,} tokens)")
     norm, norm_hat = (v.norm(dim=-1).detach().float().cpu().numpy() for v in (x, x_hat))
