@@ -1,0 +1,27 @@
+"""Notebook 04's teaching figure: the 1-d shrinkage example (GS-2) as its penalty moves."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def shrinkage_1d_explorer(lam: float, x: float = 1.0) -> plt.Figure:
+    """One latent, one input x: the loss each SAE minimises over its reconstruction f.
+
+    The baseline pays lambda f on the magnitude itself, (x - f)^2 + lambda f, so its best f is
+    x - lambda / 2: shrunk. The Gated SAE pays lambda on its gate alone; once the gate is open
+    its magnitude path minimises (x - f)^2 and reaches x.
+    """
+    f = np.linspace(0, 1.5 * x, 300)
+    baseline_best, gated_best = max(x - lam / 2, 0.0), x
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(f, (x - f) ** 2 + lam * f, lw=2, label="baseline: (x − f)² + λ f")
+    ax.plot(f, (x - f) ** 2, lw=2, label="Gated, gate open: (x − f)² (λ is paid by the gate)")
+    ax.plot([baseline_best], [(x - baseline_best) ** 2 + lam * baseline_best], "o", color="tab:blue", ms=9,
+            label=f"baseline's best f = x − λ/2 = {baseline_best:.2f}")
+    ax.plot([gated_best], [0.0], "o", color="tab:orange", ms=9, label=f"Gated's best f = x = {gated_best:.2f}")
+    ax.axvline(x, color="k", ls=":", lw=1)
+    ax.set(xlabel="reconstruction f", ylabel="loss", title=f"Shrinkage in one dimension: x = {x:g}, λ = {lam:g}")
+    ax.legend(fontsize=9)
+    return fig
