@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 
 def shrinkage_1d_explorer(lam: float, x: float = 1.0) -> plt.Figure:
@@ -24,4 +25,17 @@ def shrinkage_1d_explorer(lam: float, x: float = 1.0) -> plt.Figure:
     ax.axvline(x, color="k", ls=":", lw=1)
     ax.set(xlabel="reconstruction f", ylabel="loss", title=f"Shrinkage in one dimension: x = {x:g}, λ = {lam:g}")
     ax.legend(fontsize=9)
+    return fig
+
+
+def ablation_frontiers(ablations: pd.DataFrame, site: str) -> plt.Figure:
+    """GS-6 / GS-7: CE loss recovered against L0 for the Gated SAE, the baseline, each of the
+    paper's three ablations and "baseline + rescale & shift", at one site."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    for variant, points in ablations.groupby("variant"):
+        points = points.sort_values("l0")
+        ax.plot(points.l0, points.ce_loss_recovered, "o-", label=variant)
+    ax.set(xscale="log", xlabel="L0 (active latents per token)", ylabel="CE loss recovered",
+           title=f"Which part of the Gated SAE matters? Ablations at {site}")
+    ax.legend(title="higher and to the left is better", fontsize=9, title_fontsize=9)
     return fig
