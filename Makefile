@@ -16,7 +16,7 @@ FAMILY ?=
 STANDINS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: gpu-check setup figures seeds lengths parts test test-smoke rehearse-00-03 rehearse-01-04 lint pytest nbval pins pin rehearse bench estimate clean-cache help
+.PHONY: lab browser gpu-check setup figures seeds lengths parts test test-smoke rehearse-00-03 rehearse-01-04 lint pytest nbval pins pin rehearse bench estimate clean-cache help
 
 help:
 	@echo "make figures [PROFILE=smoke|offline|paper] [NOTEBOOKS='00 02']  run notebooks, write figures/<profile>/"
@@ -26,6 +26,7 @@ help:
 	@echo "make seeds [PROFILE=..] [SEEDS='0 1 2'] [NOTEBOOKS='01']    language-model notebooks at more seeds (cached parts)"
 	@echo "make lengths FAMILY=alignment [SEEDS='0'] [PROFILE=..]       one part of notebook 05's training-length study"
 	@echo "make parts [PROFILE=..]                                       which parts of notebook 05 are recorded, commands for the rest"
+	@echo "make lab                                                      JupyterLab on the notebooks, with the project's kernel"
 	@echo "make test                                                     ruff + pytest + nbval (smoke profile) + pins + rehearse"
 	@echo "make pin                                                      after nbval: pin the smoke numbers (after a VERSION bump)"
 	@echo "make rehearse [NOTEBOOKS='03']                                the paper profile's notebooks against local stand-ins"
@@ -68,6 +69,18 @@ lengths: $(STAMP)
 parts: $(STAMP)
 	$(BIN)/python -m sae_failures.cli parts --profile $(PROFILE)
 
+lab: $(STAMP)
+	$(BIN)/python -m jupyter lab notebooks/
+
+# The browser test (tests/test_lab.py) drives Debian's Chromium through Playwright; where it is
+# missing and this is a Debian machine we may install on, install it; otherwise say it is skipped.
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "no chromium: the browser test will be skipped (Debian: sudo apt-get install chromium)"; fi
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
@@ -93,7 +106,7 @@ rehearse: $(STAMP)
 # Four jobs at once, one thread each: nbval then its pins, pytest, and the rehearsal in two
 # halves. One-thread jobs share the two cores evenly; two-thread ones spend their time
 # waiting on each other. Each job's output is printed when it ends.
-test: lint
+test: lint browser
 	$(call NEED_NPM,make test)
 	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j4 --output-sync=target test-smoke pytest rehearse-00-03 rehearse-01-04
 

@@ -117,3 +117,21 @@ def test_the_readme_is_short_and_leads_with_the_two_commands() -> None:
     assert all(link.exists() for link in (ROOT / "docs").glob("*.md"))
     for target in re.findall(r"\]\(((?:docs|notebooks|figures)/[^)#]+)", "\n".join(lines)):
         assert (ROOT / target).exists(), target
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_explorers_show_their_static_figure_and_your_turns_ask(notebook: Path) -> None:
+    """Where no widget frontend runs (GitHub, papermill, nbval), an explorer shows its figure at
+    the sliders' starting values; a your-turn cell, as committed, asks for a prediction."""
+    from sae_failures.engine.widgets import NO_FRONTEND
+    from sae_failures.engine.your_turn import ASK
+
+    nb = nbformat.read(notebook, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        tags = cell.metadata.get("tags", [])
+        kinds = [kind for out in cell.get("outputs", []) for kind in out.get("data", {})]
+        texts = [t for j, t in outputs_text(nb) if j == i]
+        if "explore" in tags:
+            assert "image/png" in kinds and NO_FRONTEND in texts, f"{notebook.name} cell {i}"
+        if "your-turn" in tags:
+            assert any(ASK in t for t in texts), f"{notebook.name} cell {i}"

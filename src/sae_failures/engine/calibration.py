@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from sae_failures.engine.cache import (
     CacheCorruptedError,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from sae_lens import SAE
-from tqdm.auto import tqdm
+from tqdm import tqdm
 from transformer_lens import HookedTransformer
 
 from sae_failures.engine.activations import sink_mask

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 from sae_lens.training.activations_store import ActivationsStore
-from tqdm.auto import tqdm
+from tqdm import tqdm
 from transformer_lens import HookedTransformer
 
 from sae_failures.engine.activations import sink_mask

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from sae_failures.engine.cache import config_key
 from sae_failures.engine.paths import data_dir

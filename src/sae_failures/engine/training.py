@@ -26,7 +26,7 @@ from sae_lens.config import SAETrainerConfig
 from sae_lens.registry import get_sae_training_class
 from sae_lens.saes.sae import TrainStepInput
 from sae_lens.training.activation_scaler import ActivationScaler
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from sae_failures.engine.paths import atomic_path
 from sae_failures.engine.specs import SAESpec, sparsity_field

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import nbformat
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from sae_failures.engine.cache import CacheCorruptedError, ensure_entry
 from sae_failures.engine.claims import NO_EVIDENCE, rejudge

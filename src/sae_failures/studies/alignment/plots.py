@@ -67,3 +67,15 @@ def checkpoint_histograms(scores: dict[str, dict[int, np.ndarray]], names: dict[
         for ax in row[len(snapshots):]:
             ax.set_visible(False)
     return fig
+
+
+def alignment_vs_mcs(latents: pd.DataFrame, reference_width: int, pearson: float, pearson_live: float
+                     ) -> plt.Figure:
+    """AB-4: each latent's alignment score against its maximum cosine similarity (MCS) with the
+    decoder rows of a wider SAE, coloured by how often it fires."""
+    fig, ax = plt.subplots(figsize=(6, 4.6))
+    points = ax.scatter(latents.alignment, latents.mcs, c=np.log10(latents.frequency + 1e-6), s=4, cmap="viridis")
+    fig.colorbar(points, label="log10 firing frequency (-6 = never fired)")
+    ax.set(xlabel="alignment score a_i", ylabel=f"MCS with the {reference_width:,}-latent SAE",
+           title=f"Alignment against MCS: Pearson {pearson:.2f} (live latents only: {pearson_live:.2f})")
+    return fig

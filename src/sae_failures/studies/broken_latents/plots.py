@@ -91,3 +91,53 @@ def activation_histograms(t: Trained, broken: Sequence[int]) -> Figure:
                xlabel="activation", yscale="log")
     fig.suptitle(f"{t.run.setup.name} / {ARCH_LABEL[t.run.architecture]}, seed {t.run.seed}: broken latents in red")
     return fig
+
+
+def aux_training_curves(histories: dict[tuple[str, int], list[dict[str, float]]], seeds: Sequence[int]) -> Figure:
+    """BL-7: reconstruction error of the tied SAE with and without the activation-orthogonality
+    loss, and that loss itself, over training, one line per seed."""
+    import pandas as pd
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for seed in seeds:
+        for name, color in (("cooc_a/tied", "C0"), ("cooc_a/tied_aux", "C1")):
+            h = pd.DataFrame(histories[name, seed])
+            label = ARCH_LABEL[name.split("/")[1]] if seed == seeds[0] else None
+            axes[0].plot(h.samples / 1e6, h.mse, color=color, lw=0.8, alpha=0.7, label=label)
+            if name.endswith("aux"):
+                axes[1].plot(h.samples / 1e6, h.aux, color=color, lw=0.8, alpha=0.7, label=label)
+    axes[0].set(xlabel="training samples (millions)", ylabel="reconstruction MSE (sum over dims)", yscale="log",
+                title=f"Reconstruction, one line per seed ({len(seeds)})")
+    axes[1].set(xlabel="training samples (millions)", ylabel="activation-orthogonality loss", yscale="symlog",
+                title="The auxiliary loss, tied + aux loss SAE")
+    axes[0].legend(fontsize=9)
+    return fig
+
+
+def feature_cosines(features: np.ndarray, title: str) -> Figure:
+    """Cosines between the true features of a toy world (BL-9's superposition)."""
+    fig, ax = plt.subplots(figsize=(5, 4.4))
+    heatmap(ax, features @ features.T, title, "feature", "feature")
+    cosine_bar(fig, np.array([ax]), "cosine between two true features")
+    return fig
+
+
+def single_latent_bars(rows_by_seed: dict[int, dict[str, np.ndarray]]) -> Figure:
+    """BL-10: the single latent's cosine with each of the four features, per seed: untied
+    encoder, untied decoder and tied rows side by side."""
+    import pandas as pd
+
+    seeds = list(rows_by_seed)
+    ncols = min(5, len(seeds))
+    nrows = -(-len(seeds) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 3 * nrows), squeeze=False, sharey=True)
+    for ax in axes.flat[len(seeds):]:
+        ax.set_visible(False)
+    for ax, seed in zip(axes.flat, seeds, strict=False):
+        rows = rows_by_seed[seed]
+        n = len(next(iter(rows.values())))
+        pd.DataFrame(rows, index=[f"f{i}" for i in range(n)]).plot.bar(ax=ax, rot=0, legend=ax is axes.flat[0])
+        ax.set(title=f"seed {seed}", ylabel="cosine with the feature", ylim=(-1.05, 1.05))
+        ax.axhline(0, color="k", lw=0.6)
+    fig.suptitle("The single latent against the parent f0 and its children f1-f3 (negative: the latent is negated)")
+    return fig

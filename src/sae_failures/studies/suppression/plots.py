@@ -126,3 +126,25 @@ def input_norm_vs_l2_ratio(by_layer: pd.DataFrame) -> plt.Figure:
     ax.set(xlabel="mean ||x|| (held-out)", ylabel="L2 ratio of the base SAE",
            title=f"Pearson r = {r:.2f} over {len(by_layer)} layers")
     return fig
+
+
+def single_feature_explorer(m: float, c: float, d: int) -> plt.Figure:
+    """FS-1 as a picture: what a one-latent SAE learns for a feature of strength ``m`` under
+    L1 coefficient ``c`` in ``d`` dimensions, a = max(m - c d / 2, 0) (``predicted_activation``)."""
+    from sae_failures.studies.suppression.experiment import predicted_activation
+
+    shrink = c * d / 2
+    top = max(3.0, 1.2 * m, 1.5 * shrink)
+    grid = np.linspace(0, top, 200)
+    learned = predicted_activation(m, c, d)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [2, 1]})
+    axes[0].plot(grid, [predicted_activation(g, c, d) for g in grid], lw=2, label="learned activation a")
+    axes[0].plot(grid, grid, "k--", lw=1, label="a = m (no suppression)")
+    axes[0].axvspan(0, min(shrink, top), color="tab:red", alpha=0.12, label=f"dies: m < c·d/2 = {shrink:.2f}")
+    axes[0].plot([m], [learned], "o", color="tab:orange", ms=9, label=f"this feature: m = {m:.2f}")
+    axes[0].set(xlim=(0, top), ylim=(0, top), xlabel="feature strength m", ylabel="activation the SAE learns",
+                title=f"a = m − c·d/2  (c = {c:g}, d = {d})")
+    axes[0].legend(loc="upper left", fontsize=9)
+    axes[1].bar(["true m", "learned a"], [m, learned], color=["gray", "tab:blue"])
+    axes[1].set(ylim=(0, top), title=f"suppressed by {m - learned:.2f} ({(m - learned) / m:.0%})" if m else "")
+    return fig
