@@ -48,6 +48,16 @@ def outputs_text(nb: nbformat.NotebookNode) -> list[tuple[int, str]]:
     return found
 
 
+def current_run(notebook: Path) -> dict:
+    """The notebook's committed claims.json; the test is skipped, by name, where that run was
+    judged under other study versions than the code's (CLAIMS.md flags it as judged under older
+    rules, and its outputs are checked once it is rerun)."""
+    recorded = json.loads((ROOT / "figures" / "offline" / notebook.stem / "claims.json").read_text())
+    if recorded.get("study_versions") != versions():
+        pytest.skip(f"{notebook.stem}'s committed run was judged under older rules (CLAIMS.md says so)")
+    return recorded
+
+
 def find(pattern: re.Pattern[str], texts: list[tuple[str, str]]) -> list[str]:
     return [f"{where}: ...{text[max(0, m.start() - 40):m.end() + 40]!r}..."
             for where, text in texts for m in pattern.finditer(text)]
@@ -66,15 +76,8 @@ def test_committed_outputs_hold_no_warning_or_machine_path(notebook: Path) -> No
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_committed_claims_table_is_shown_in_full(notebook: Path) -> None:
-    """Every claim's measurement, as the notebook's offline run recorded it, appears whole.
-
-    A notebook whose committed run was judged under other study versions than the code's is
-    flagged in CLAIMS.md as judged under older rules; its outputs are checked once it is rerun.
-    """
-    recorded = json.loads((ROOT / "figures" / "offline" / notebook.stem / "claims.json").read_text())
-    if recorded.get("study_versions") != versions():
-        pytest.skip(f"{notebook.stem}'s committed run was judged under older rules (CLAIMS.md says so)")
-    claims = recorded["claims"]
+    """Every claim's measurement, as the notebook's offline run recorded it, appears whole."""
+    claims = current_run(notebook)["claims"]
     shown = "\n".join(t for _, t in outputs_text(nbformat.read(notebook, as_version=4)))
     cut = [c["id"] for c in claims if _cell(c["measured"]) not in shown]
     assert not cut, f"{notebook.name}: the claims table cuts or omits {', '.join(cut)}"
@@ -126,6 +129,7 @@ def test_committed_explorers_show_their_static_figure_and_your_turns_ask(noteboo
     from sae_failures.engine.widgets import NO_FRONTEND
     from sae_failures.engine.your_turn import ASK
 
+    current_run(notebook)
     nb = nbformat.read(notebook, as_version=4)
     for i, cell in enumerate(nb.cells):
         tags = cell.metadata.get("tags", [])
