@@ -32,7 +32,11 @@ def test_the_quickstart_scatter_counts_its_outliers_instead_of_drawing_them():
 
 def test_the_moved_study_figures_draw_and_label_what_they_show():
     from sae_failures.studies.alignment.plots import alignment_vs_mcs
-    from sae_failures.studies.broken_latents.plots import aux_training_curves, feature_cosines, single_latent_bars
+    from sae_failures.studies.broken_latents.plots import (
+        aux_training_curves,
+        feature_cosines,
+        single_latent_bars,
+    )
     from sae_failures.studies.gated.plots import ablation_frontiers
 
     latents = pd.DataFrame({"alignment": [0.1, 0.5, 0.9], "mcs": [0.9, 0.7, 0.95], "frequency": [0.0, 1e-3, 1e-2]})
