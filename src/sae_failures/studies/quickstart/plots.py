@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from sae_failures.engine.devices import to_numpy
+
 NEVER = 1e-7  # where a latent that never fired is drawn on the log-frequency axis
 SHOWN_QUANTILE = 0.999  # the norm scatter's axes end here; the few inputs beyond are counted, not drawn
 
@@ -27,7 +29,7 @@ def quickstart_figure(history: pd.DataFrame, frequency: np.ndarray, x: torch.Ten
     axes[1].hist(np.log10(np.asarray(frequency, dtype=float) + NEVER), bins=60)
     axes[1].set(xlabel=f"log10 firing frequency ({np.log10(NEVER):.0f} = never fired)", ylabel="latents",
                 title=f"How often latents fire ({n_dead} dead on {n_eval_tokens:,} tokens)")
-    norm, norm_hat = (v.norm(dim=-1).detach().float().cpu().numpy() for v in (x, x_hat))
+    norm, norm_hat = (to_numpy(v.norm(dim=-1).float()) for v in (x, x_hat))
     top = float(np.quantile(norm, SHOWN_QUANTILE)) * 1.05
     shown = norm <= top
     axes[2].scatter(norm[shown], norm_hat[shown], s=2, alpha=0.3, label="held-out tokens")
