@@ -116,7 +116,7 @@ def test_the_readme_is_short_and_leads_with_the_two_commands() -> None:
     lines = (ROOT / "README.md").read_text().splitlines()
     assert len(lines) <= 200
     first_screen = "\n".join(lines[:40])
-    assert "make figures" in first_screen and "make test" in first_screen
+    assert all(command in first_screen for command in ("make figures", "make test", "make gpu-check"))
     assert all(link.exists() for link in (ROOT / "docs").glob("*.md"))
     for target in re.findall(r"\]\(((?:docs|notebooks|figures)/[^)#]+)", "\n".join(lines)):
         assert (ROOT / target).exists(), target
