@@ -9,9 +9,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from jupyter_client.manager import AsyncKernelManager
 
@@ -81,15 +81,6 @@ def relative_papermill_paths(executed: Path, source: Path) -> None:
     nbformat.write(nb, executed)
 
 
-@contextlib.contextmanager
-def figures_env(root: Path) -> Iterator[None]:
+def figures_env(root: Path) -> contextlib.AbstractContextManager:
     """Point the kernel's ``figures_dir`` at ``root`` while a notebook runs."""
-    previous = os.environ.get("SAE_FAILURES_FIGURES")
-    os.environ["SAE_FAILURES_FIGURES"] = str(root)
-    try:
-        yield
-    finally:
-        if previous is None:
-            del os.environ["SAE_FAILURES_FIGURES"]
-        else:
-            os.environ["SAE_FAILURES_FIGURES"] = previous
+    return mock.patch.dict(os.environ, {"SAE_FAILURES_FIGURES": str(root)})

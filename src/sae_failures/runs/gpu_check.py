@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 import pandas as pd
 import torch
@@ -115,15 +116,10 @@ def measure(profile: Profile, tokens: int) -> Measured:
 def scratch_data(work: Path) -> Iterator[None]:
     """Caches under ``work``, empty, so the check trains afresh and leaves no SAE behind."""
     shutil.rmtree(work, ignore_errors=True)
-    saved = os.environ.get("SAE_FAILURES_DATA")
-    os.environ["SAE_FAILURES_DATA"] = str(work)
     try:
-        yield
+        with mock.patch.dict(os.environ, {"SAE_FAILURES_DATA": str(work)}):
+            yield
     finally:
-        if saved is None:
-            os.environ.pop("SAE_FAILURES_DATA")
-        else:
-            os.environ["SAE_FAILURES_DATA"] = saved
         shutil.rmtree(work, ignore_errors=True)
 
 
