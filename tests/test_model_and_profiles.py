@@ -30,7 +30,7 @@ def test_paper_model_without_network_names_the_offline_profile(monkeypatch, tmp_
 
 
 def test_unknown_profile_lists_valid_ones():
-    with pytest.raises(ValueError, match=r"Unknown profile 'fast'.*smoke, offline, paper"):
+    with pytest.raises(ValueError, match=r"Unknown profile 'fast'.*smoke, offline, classroom, paper"):
         get_profile("fast")
 
 

@@ -157,7 +157,9 @@ def test_make_figures_params_and_device_get_one_line_when_wrong(tmp_data):
         "error: SCALE must be a positive number (1: the profile's token counts, 0.1: a tenth), got nan."]
 
 
-def test_the_paper_profile_runs_notebook_05_only_when_named(tmp_data, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("profile", ["paper", "classroom"])
+def test_the_paper_and_classroom_profiles_run_notebook_05_only_when_named(profile, tmp_data, tmp_path, monkeypatch,
+                                                                          capsys):
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
     for name in ("00_probe", "05_probe"):
@@ -166,10 +168,10 @@ def test_the_paper_profile_runs_notebook_05_only_when_named(tmp_data, tmp_path, 
     monkeypatch.setattr(notebook_runner, "hub_needs", lambda prof: [])
     ran = []
     monkeypatch.setattr(notebook_runner, "run_one", lambda nb, *args, **kwargs: ran.append(nb.stem) or 1.0)
-    notebook_runner.run("paper", update_committed=False)
+    notebook_runner.run(profile, update_committed=False)
     assert ran == ["00_probe"]
     assert "05_probe runs only when named (NOTEBOOKS=05)" in capsys.readouterr().out
-    notebook_runner.run("paper", ["05"], update_committed=False)
+    notebook_runner.run(profile, ["05"], update_committed=False)
     notebook_runner.run("smoke", update_committed=False)
     assert ran == ["00_probe", "05_probe", "00_probe", "05_probe"]
 

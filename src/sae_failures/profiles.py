@@ -159,6 +159,44 @@ PROFILES: dict[str, Profile] = {
                          gated_baseline_l1=(1.5, 2.5, 4.0), gated_l1=(2.5, 4.0, 6.5),
                          gated_sites=("resid 12", "attn 3")),
     ),
+    "classroom": Profile(
+        name="classroom",
+        description="Teaching: each notebook 00-04 in at most 10 minutes from an empty cache on a 2-core laptop; "
+                    "the offline model and corpus at a quarter of its tokens, no network.",
+        model=OFFLINE_MODEL,
+        corpus="brown",
+        device=AUTO,
+        model_dtype="bfloat16",
+        context_size=128,
+        # 00 harvests layer 12 once (about 2 minutes); 01, 03 and 04 reuse it. Batches of 1024
+        # keep the offline profile's ~500 steps per SAE on half its tokens.
+        train_tokens=524_288,
+        eval_tokens=16_384,
+        ce_tokens=4_096,
+        sae_batch_size=1024,
+        default_layer=12,
+        sae_autocast=True,
+        toy_samples_scale=0.25,
+        toy_seeds=3,
+        # two layers (3 is a harvest through 4 blocks); fine-tunes of 1024 steps
+        suppression=SuppressionSizes(toy_p=(0.05, 0.5), toy_m=(0.2, 0.6, 1.0, 2.0), layers=(3, 12),
+                                     finetune_tokens=262_144, finetune_batch=256,
+                                     frequency_tokens=524_288, l1_from_post=False),
+        # 2 x d_model dictionaries, one sweep width, the offline grids' ends and middle
+        alignment=AlignmentSizes(
+            model=OFFLINE_MODEL, layer=12, width=TimesD(2), sweep_widths=(TimesD(2),),
+            sweep_l1={v: grid[::2] + grid[-1:] for v, grid in ALIGNMENT_SWEEP_L1.items()}, sweep_tokens=262_144,
+            topk_ks=TOPK_KS[::3], checkpoints=4, toy_seeds=8),
+        # the residual stream at layer 12 alone, three points per frontier
+        gated=GatedSizes(sites=_smollm2_sites(OFFLINE_MODEL)[1:2], gated_width=TimesD(2 / BASELINE_WIDTH_FACTOR),
+                         sweep_tokens=262_144, baseline_l1=GATED_BASELINE_L1[::2], gated_l1=GATED_L1[::2],
+                         ablation_site="resid 12", rescale_shift_tokens=131_072, spread_seeds=1, ce_max_factor=2),
+        # notebook 05 runs only when named (``runs.notebooks.ONLY_WHEN_NAMED``): one more seed of 00
+        scale=ScaleSizes(seeds=2, seed_notebooks=LM_NOTEBOOKS[:1], budgets=(262_144, 1_048_576),
+                         sweep_budgets=(131_072, 524_288),
+                         alignment_sweep_l1={"standard": (2.0,), "aligned": (0.8,)}, topk_ks=(16, 128),
+                         gated_baseline_l1=(1.5, 4.0), gated_l1=(2.5, 6.5), gated_sites=("resid 12",)),
+    ),
     "paper": Profile(
         name="paper",
         description="The papers' models and data at scale: GPU and network (model and dataset hubs).",

@@ -155,9 +155,13 @@ def run_one(nb: Path, profile: str, root: Path, update_committed: bool, params: 
     return seconds
 
 
-# Notebooks a profile leaves out unless they are named: notebook 05 in the paper profile would
-# repeat every other notebook at two more seeds and longer training, hundreds of GPU-hours.
-ONLY_WHEN_NAMED = {"paper": ("05",)}
+# Notebooks a profile leaves out unless they are named, and why: notebook 05 repeats every other
+# notebook at more seeds and with longer training (in the paper profile, hundreds of GPU-hours;
+# in the classroom profile, more than a lesson's minutes).
+ONLY_WHEN_NAMED = {
+    "paper": ("05", "which `make estimate` does not count"),
+    "classroom": ("05", "longer than the lesson the classroom profile is sized for"),
+}
 
 
 def hub_needs(prof: Profile) -> list[str]:
@@ -199,11 +203,11 @@ def run(profile: str, selected: list[str] | None = None, update_committed: bool 
     """
     prof = get_profile(profile)  # validates the name (and the device) before anything runs
     chosen = notebooks(selected)
-    if not selected and (left := [nb for nb in chosen if nb.name[:2] in ONLY_WHEN_NAMED.get(profile, ())]):
+    named, why = ONLY_WHEN_NAMED.get(profile, ("", ""))
+    if not selected and (left := [nb for nb in chosen if nb.name[:2] == named]):
         chosen = [nb for nb in chosen if nb not in left]
         print(f"[{profile}] {', '.join(nb.stem for nb in left)} runs only when named (NOTEBOOKS=05): it reruns "
-              "the other notebooks at more seeds and trains their SAEs longer, which `make estimate` does "
-              "not count.", flush=True)
+              f"the other notebooks at more seeds and trains their SAEs longer, {why}.", flush=True)
     shares = params_for(chosen, params or {})
     missing = hub_needs(prof)
     if missing:

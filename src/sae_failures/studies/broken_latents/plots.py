@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from sae_failures.engine.devices import to_numpy
 from sae_failures.engine.latent_matching import PEAK_FLOOR, latent_cosines
 from sae_failures.engine.toy_data import ToySetup
+from sae_failures.studies.broken_latents import your_turn
 from sae_failures.studies.broken_latents.experiment import Trained
 
 ARCH_LABEL = {"untied": "untied", "tied": "tied", "tied_aux": "tied + aux loss"}
@@ -141,3 +142,12 @@ def single_latent_bars(rows_by_seed: dict[int, dict[str, np.ndarray]]) -> Figure
         ax.axhline(0, color="k", lw=0.6)
     fig.suptitle("The single latent against the parent f0 and its children f1-f3 (negative: the latent is negated)")
     return fig
+
+
+def absorption_explorer(p_parent: float, p_child: float, samples_scale: float) -> Figure:
+    """BL-1's world at the sliders' firing probabilities: the untied and the tied SAE's latents
+    against the true features, trained on ``samples_scale`` of BL-1's samples."""
+    world = your_turn.absorption_world(p_parent, p_child)
+    trained = [your_turn.train_world(world, arch, samples_scale) for arch in ("untied", "tied")]
+    return cosine_figure(trained, f"P(f0) = {p_parent:g}, P(f1 | f0) = {p_child:g}: the untied SAE's "
+                                  f"latents are {your_turn.absorbed(trained[0])}")
