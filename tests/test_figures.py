@@ -61,6 +61,6 @@ def test_the_absorption_explorer_trains_both_saes_and_says_what_the_untied_one_l
     from sae_failures.studies.broken_latents.plots import absorption_explorer
 
     fig = absorption_explorer(0.25, 0.2, samples_scale=0.25)
-    assert fig._suptitle.get_text() == "P(f0) = 0.25, P(f1 | f0) = 0.2: the untied SAE's latents are absorbed"
+    assert fig._suptitle.get_text() == "P(f0) = 0.25, P(f1 | f0) = 0.2: the untied SAE absorbs f1 into f0's latents"
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert len(titles) == 3 and "encoder = decoder" in titles[-1]  # untied encoder and decoder, then tied

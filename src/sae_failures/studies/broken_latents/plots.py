@@ -149,5 +149,7 @@ def absorption_explorer(p_parent: float, p_child: float, samples_scale: float) -
     against the true features, trained on ``samples_scale`` of BL-1's samples."""
     world = your_turn.absorption_world(p_parent, p_child)
     trained = [your_turn.train_world(world, arch, samples_scale) for arch in ("untied", "tied")]
-    return cosine_figure(trained, f"P(f0) = {p_parent:g}, P(f1 | f0) = {p_child:g}: the untied SAE's "
-                                  f"latents are {your_turn.absorbed(trained[0])}")
+    said = {"absorbed": "the untied SAE absorbs f1 into f0's latents", "clean": "every untied latent is one feature"}
+    found = your_turn.absorbed(trained[0])
+    return cosine_figure(trained, f"P(f0) = {p_parent:g}, P(f1 | f0) = {p_child:g}: "
+                                  f"{said.get(found, f'the untied SAE is {found}')}")
