@@ -19,7 +19,7 @@ STAMP := $(VENV)/.installed
 .PHONY: lab browser gpu-check setup figures seeds lengths parts test test-smoke rehearse-00-03 rehearse-01-04 lint pytest nbval pins pin rehearse bench estimate clean-cache help
 
 help:
-	@echo "make figures [PROFILE=smoke|offline|paper] [NOTEBOOKS='00 02']  run notebooks, write figures/<profile>/"
+	@echo "make figures [PROFILE=smoke|offline|classroom|paper] [NOTEBOOKS='00 02']  run notebooks, write figures/<profile>/"
 	@echo "             [DEVICE=auto|cpu|cuda:1|mps] [PARAMS='start_from_release=pythia-70m-deduped-res-sm']"
 	@echo "             [SCALE=0.1]  every SAE's training tokens times SCALE (the paper profile's are the papers')"
 	@echo "             [GPUS=4]     torchrun: the SAE groups of each cell shared across 4 processes, one GPU each"

@@ -55,12 +55,3 @@ def test_the_moved_study_figures_draw_and_label_what_they_show():
     fig = ablation_frontiers(ablations, "resid 12")
     assert fig.axes[0].get_xlabel() == "L0 (active latents per token)" and len(fig.axes[0].lines) == 2
 
-
-def test_the_absorption_explorer_trains_both_saes_and_says_what_the_untied_one_learned(tmp_data):
-    """Notebook 02's explorer at BL-1's own probabilities: the untied SAE absorbs, the tied one is clean."""
-    from sae_failures.studies.broken_latents.plots import absorption_explorer
-
-    fig = absorption_explorer(0.25, 0.2, samples_scale=0.25)
-    assert fig._suptitle.get_text() == "P(f0) = 0.25, P(f1 | f0) = 0.2: the untied SAE absorbs f1 into f0's latents"
-    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    assert len(titles) == 3 and "encoder = decoder" in titles[-1]  # untied encoder and decoder, then tied

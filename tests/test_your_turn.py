@@ -60,6 +60,14 @@ def test_compare_names_the_direction_and_calls_small_changes_the_same():
     assert compare(0.4, 0.3, 0.05) == "higher" and compare(0.0, 0.0, 0.05) == "same"
 
 
+@pytest.fixture(scope="module")
+def toy_cache(tmp_path_factory):
+    """One cache for this module's toy SAEs: the explorer and the co-occurrence check share BL-1's world."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SAE_FAILURES_DATA", str(tmp_path_factory.mktemp("toys") / "data"))
+        yield
+
+
 @pytest.fixture
 def small_site(sparse_store):
     """Notebook 00's inputs on 3 sparse features in 16 dims: a SiteData, and a 64-latent standard SAE's spec."""
@@ -98,7 +106,7 @@ def test_the_gated_check_finds_the_gate_closed_where_the_baseline_dies():
         gated_turn.one_dimension(lam=1.0, my_prediction=1.0, kind="topk")
 
 
-def test_the_co_occurrence_check_absorbs_only_when_the_child_needs_its_parent(tmp_data):
+def test_the_co_occurrence_check_absorbs_only_when_the_child_needs_its_parent(toy_cache):
     from sae_failures.studies.broken_latents import your_turn as toy_turn
 
     assert toy_turn.co_occurrence(True, "absorbed", samples_scale=0.25).right  # BL-1's own world
@@ -107,7 +115,7 @@ def test_the_co_occurrence_check_absorbs_only_when_the_child_needs_its_parent(tm
     assert toy_turn.co_occurrence(False, "absorbed", samples_scale=0.25).right is False
 
 
-def test_the_single_latent_check_merges_with_frequent_children_only(tmp_data):
+def test_the_single_latent_check_merges_with_frequent_children_only(toy_cache):
     from sae_failures.studies.broken_latents import your_turn as toy_turn
 
     assert toy_turn.single_latent(0.4, "merged", samples_scale=0.25).right  # BL-10's world
@@ -150,3 +158,16 @@ def test_the_alignment_checks_train_the_very_saes_the_notebook_trains(small_site
                                            [study.width], study.sweep_tokens, settings.sae_batch_size, 0,
                                            settings.sae_autocast)
     assert topk_spec(data, study, settings, 32) == notebook_topk["topk", study.width, 32]
+
+
+def test_the_absorption_explorer_trains_both_saes_and_says_what_the_untied_one_learned(toy_cache):
+    """Notebook 02's explorer at BL-1's own probabilities: the untied SAE absorbs, the tied one is clean."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sae_failures.studies.broken_latents.plots import absorption_explorer
+
+    fig = absorption_explorer(0.25, 0.2, samples_scale=0.25)
+    assert fig._suptitle.get_text() == "P(f0) = 0.25, P(f1 | f0) = 0.2: the untied SAE absorbs f1 into f0's latents"
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert len(titles) == 3 and "encoder = decoder" in titles[-1]  # untied encoder and decoder, then tied
