@@ -51,7 +51,7 @@ def test_unknown_notebooks_get_one_line_and_nothing_runs(selection, tmp_data):
 def test_unknown_profile_and_missing_network_get_one_line(tmp_data):
     out = cli("figures", "--profile", "fast")
     assert out.returncode == 2 and out.stderr.strip().splitlines() == [
-        "error: Unknown profile 'fast'. Valid profiles: smoke, offline, paper."]
+        "error: Unknown profile 'fast'. Valid profiles: smoke, offline, classroom, paper."]
     out = cli_process("figures", "--profile", "paper", HF_HUB_OFFLINE="1", HF_HOME=str(tmp_data / "hf"))
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
     assert "needs the Hugging Face hub" in out.stderr and "profile='offline'" in out.stderr

@@ -18,7 +18,7 @@ A two-minute map of the package:
   (``seed_runs``), committed records of long parts (``records``, keyed by versions), the smoke
   pins that say when a version must be bumped (``pins``), the paper profile's rehearsal
   against stand-ins, cost estimates and benchmarks.
-- ``profiles.py``: every size's value, per profile (smoke, offline, paper); ``cli.py``: what
+- ``profiles.py``: every size's value, per profile (smoke, offline, classroom, paper); ``cli.py``: what
   the Makefile calls.
 
 Data flows one way: profile -> ``engine.sites`` (model, activations) -> ``engine.saes``
