@@ -67,6 +67,19 @@ def test_toy_saes_come_through_get_saes_without_loading_the_language_model_stack
     assert out.strip() == "[]"
 
 
+def test_the_command_line_and_a_claims_table_load_no_sae_library_and_a_spec_finds_our_variants():
+    """Every ``make`` target and notebook kernel starts a Python: importing sae-lens (and
+    TransformerLens under it) cost each one seconds it did not use. Registration comes with
+    the first spec, so no SAE is named before its variant is known."""
+    code = ("import sys, sae_failures.cli, sae_failures.engine.claims, sae_failures.profiles; "
+            "print(sorted(m for m in ('sae_lens', 'transformer_lens') if m in sys.modules)); "
+            "from sae_failures.engine.specs import known_variants; "
+            "print(sorted({'gated_paper', 'aligned', 'tied_aux', 'scaled_finetune', 'standard_unit_norm'} "
+            "- set(known_variants())))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split("\n")[:2] == ["[]", "[]"]
+
+
 def test_dictionary_sizes_resolve_against_the_input_width():
     assert TimesD(4 / 1.5).of(576) == 1536  # not 1535: sizes round, they do not truncate
     assert resolve(4096, 768) == 4096 and resolve(TimesD(8), 512) == 4096

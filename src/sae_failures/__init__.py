@@ -25,7 +25,10 @@ Data flows one way: profile -> ``engine.sites`` (model, activations) -> ``engine
 (trained or cached SAEs) -> a study's read-outs -> its claims -> ``figures/<profile>/`` and,
 for notebook 05's long parts, ``results/<profile>/``.
 
-Importing the package registers this repository's SAE variants with sae-lens.
+Importing ``sae_failures.variants`` registers this repository's SAE variants with sae-lens;
+``engine.specs``, through which every SAE is named, imports it, so anything that trains or
+builds an SAE has them. The package itself imports nothing heavy: a claims table or the
+command line's bookkeeping does not wait for torch and sae-lens.
 """
 
 import warnings
@@ -33,7 +36,5 @@ import warnings
 # In a kernel without ipywidgets (papermill, nbval) tqdm falls back to text bars and warns with
 # its install path; the text bar is what those runs want.
 warnings.filterwarnings("ignore", message="IProgress not found")
-
-from sae_failures import variants as _variants  # noqa: E402, F401  (registers variants)
 
 __version__ = "0.1.0"

@@ -31,13 +31,15 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
-from sae_lens import SAE
 
 from sae_failures.engine.paths import atomic_path, data_dir
+
+if TYPE_CHECKING:
+    from sae_lens import SAE
 
 MANIFEST = "manifest.json"
 LEGACY_MARKER = "cfg.json"  # what marked a complete SAE entry (language-model or toy) before manifests
@@ -191,6 +193,8 @@ def check_finite(tensors: dict[str, torch.Tensor], where: Path | str) -> None:
 
 def load_sae(path: Path, device: str = "cpu") -> SAE:
     """An SAE through plain ``sae_lens.SAE.load_from_disk``, with finite weights, or one clear error."""
+    from sae_lens import SAE  # here, not above: the cache's other entries need no SAE class
+
     try:
         sae = SAE.load_from_disk(path, device=device)
     except Exception as err:  # safetensors / json errors have no common base class

@@ -15,8 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sae_lens.registry import SAE_TRAINING_CLASS_REGISTRY, get_sae_training_class
-
 from sae_failures.engine.cache import config_key
 from sae_failures.engine.paths import data_dir
 
@@ -34,8 +32,21 @@ DTYPES = ("bfloat16", "float16", "float32", "int32")  # int32: packed token ids
 SPARSITY_FIELDS = ("l1_coefficient", "k", "l0_coefficient")
 
 
+def training_classes() -> dict[str, tuple[type, type]]:
+    """sae-lens's training registry, with this repository's variants registered in it.
+
+    Imported on first use, not with this module: a profile, a site or a claims table names
+    no SAE class, and should not wait seconds for sae-lens and TransformerLens to load.
+    """
+    from sae_lens.registry import SAE_TRAINING_CLASS_REGISTRY
+
+    import sae_failures.variants  # noqa: F401  (registers them)
+
+    return SAE_TRAINING_CLASS_REGISTRY
+
+
 def known_variants() -> list[str]:
-    return sorted(SAE_TRAINING_CLASS_REGISTRY)
+    return sorted(training_classes())
 
 
 def sparsity_field(config_class: type) -> str:
@@ -114,7 +125,7 @@ class SAESpec:
 
     def __post_init__(self) -> None:
         """Reject a spec that cannot describe a trained SAE before anything is loaded or written."""
-        _require(self.variant in SAE_TRAINING_CLASS_REGISTRY,
+        _require(self.variant in training_classes(),
                  f"Unknown SAE variant {self.variant!r}. Valid variants: {', '.join(known_variants())}.")
         _require(self.width >= 1, f"width must be at least 1 latent, got {self.width}.")
         _require(self.batch_size >= 1, f"batch_size must be positive, got {self.batch_size}.")
@@ -137,7 +148,7 @@ class SAESpec:
                  f"({self.batch_size}) and below n_tokens {self.n_tokens}, got {list(self.checkpoint_tokens)}.")
         _require(self.warm_up_steps is None or 0 <= self.warm_up_steps <= self.n_steps,
                  f"warm_up_steps must be between 0 and the run's {self.n_steps} steps, got {self.warm_up_steps}.")
-        if sparsity_field(get_sae_training_class(self.variant)[1]) == "k":
+        if sparsity_field(training_classes()[self.variant][1]) == "k":
             _require(float(self.sparsity).is_integer() and 1 <= self.sparsity <= self.width,
                      f"{self.variant} keeps k latents: sparsity must be a whole number from 1 to the width "
                      f"{self.width}, got {self.sparsity}.")

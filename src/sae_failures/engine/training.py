@@ -23,13 +23,12 @@ from typing import Any, Protocol
 import torch
 from sae_lens import SAE
 from sae_lens.config import SAETrainerConfig
-from sae_lens.registry import get_sae_training_class
 from sae_lens.saes.sae import TrainStepInput
 from sae_lens.training.activation_scaler import ActivationScaler
 from tqdm import tqdm
 
 from sae_failures.engine.paths import atomic_path
-from sae_failures.engine.specs import SAESpec, sparsity_field
+from sae_failures.engine.specs import SAESpec, sparsity_field, training_classes
 from sae_failures.engine.step import FusedSAETrainer, compiles
 
 NORM_ESTIMATE_BATCHES = 8
@@ -52,7 +51,7 @@ class BatchSource(Protocol):
 
 def build_training_sae(spec: SAESpec, d_in: int, device: str = "cpu") -> Any:
     """A fresh sae-lens training SAE for ``spec`` (seeded) on ``device``."""
-    sae_class, config_class = get_sae_training_class(spec.variant)
+    sae_class, config_class = training_classes()[spec.variant]
     valid = {f.name for f in dataclasses.fields(config_class)}
     options = dict(spec.options)
     unknown = sorted(set(options) - valid)
