@@ -57,27 +57,29 @@ def test_cache_keys_made_before_the_package_was_split_are_found_after_it(monkeyp
     assert toy.path().name == "tied_aux-k5-l10.01-n149995520-seed0-82d6cecd188c1bf7"
 
 
-def test_toy_saes_come_through_get_saes_without_loading_the_language_model_stack():
-    code = ("import sys, sae_failures.engine.saes, sae_failures.studies.broken_latents.experiment, "
-            "sae_failures.studies.broken_latents.plots; "
+def test_each_entry_point_loads_only_the_stack_it_uses():
+    """One interpreter, imports in the order a run makes them (a subprocess each would cost
+    seconds of imports):
+
+    - the command line and a claims table load neither sae-lens nor TransformerLens: every
+      ``make`` target and notebook kernel starts a Python, and those imports cost each one
+      seconds it did not use;
+    - the toys come through ``get_saes`` without the language-model modules;
+    - the first spec registers this repository's variants with sae-lens.
+    """
+    code = ("import sys\n"
+            "import sae_failures.cli, sae_failures.engine.claims, sae_failures.profiles\n"
+            "print(sorted(m for m in ('sae_lens', 'transformer_lens') if m in sys.modules))\n"
+            "import sae_failures.engine.saes, sae_failures.studies.broken_latents.experiment\n"
+            "import sae_failures.studies.broken_latents.plots\n"
             "print([m for m in ('sae_failures.engine.activations', 'sae_failures.engine.model', "
             "'sae_failures.engine.streaming', 'sae_failures.engine.splicing', 'sae_failures.engine.corpus') "
-            "if m in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
-
-
-def test_the_command_line_and_a_claims_table_load_no_sae_library_and_a_spec_finds_our_variants():
-    """Every ``make`` target and notebook kernel starts a Python: importing sae-lens (and
-    TransformerLens under it) cost each one seconds it did not use. Registration comes with
-    the first spec, so no SAE is named before its variant is known."""
-    code = ("import sys, sae_failures.cli, sae_failures.engine.claims, sae_failures.profiles; "
-            "print(sorted(m for m in ('sae_lens', 'transformer_lens') if m in sys.modules)); "
-            "from sae_failures.engine.specs import known_variants; "
+            "if m in sys.modules])\n"
+            "from sae_failures.engine.specs import known_variants\n"
             "print(sorted({'gated_paper', 'aligned', 'tied_aux', 'scaled_finetune', 'standard_unit_norm'} "
             "- set(known_variants())))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.split("\n")[:2] == ["[]", "[]"]
+    assert out.split("\n")[:3] == ["[]", "[]", "[]"]
 
 
 def test_dictionary_sizes_resolve_against_the_input_width():
