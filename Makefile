@@ -85,7 +85,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 pytest: $(STAMP)
-	$(NICE) $(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q
 
 # One thread, always: the pins hold the smoke numbers bit for bit, and a matmul's rounding
 # depends on how many threads split it.
@@ -101,17 +101,14 @@ pin: $(STAMP)
 	$(BIN)/python -m sae_failures.cli pins --write
 
 rehearse: $(STAMP)
-	$(NICE) $(BIN)/python -m sae_failures.cli rehearse $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
+	$(BIN)/python -m sae_failures.cli rehearse $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
 
 # Four jobs at once, one thread each: nbval then its pins, pytest, and the rehearsal in two
-# halves (two-thread jobs spend their time waiting on each other). nbval is the longest job and
-# cannot use more than one core, so the other three run niced: nbval keeps a core to itself and
-# they share what is left, instead of all four getting half a core until the rehearsals end.
-# Each job's output is printed when it ends.
+# halves. One-thread jobs share the two cores evenly; two-thread ones spend their time
+# waiting on each other. Each job's output is printed when it ends.
 test: lint browser
 	$(call NEED_NPM,make test)
-	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j4 --output-sync=target test-smoke pytest rehearse-00-03 rehearse-01-04 \
-		NICE="nice -n 10"
+	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j4 --output-sync=target test-smoke pytest rehearse-00-03 rehearse-01-04
 
 test-smoke: $(STAMP)
 	$(MAKE) --no-print-directory nbval
@@ -123,7 +120,7 @@ rehearse-00-03 rehearse-01-04: $(STAMP)
 
 # About 10 minutes on one GPU; make test runs it against the rehearsal's stand-ins.
 gpu-check: $(STAMP)
-	$(NICE) $(BIN)/python -m sae_failures.cli gpu-check $(if $(DEVICE),--device $(DEVICE)) $(if $(STANDINS),--standins)
+	$(BIN)/python -m sae_failures.cli gpu-check $(if $(DEVICE),--device $(DEVICE)) $(if $(STANDINS),--standins)
 
 estimate: $(STAMP)
 	$(BIN)/python -m sae_failures.cli estimate $(if $(SCALE),--scale $(SCALE))
