@@ -113,7 +113,11 @@ PROFILES: dict[str, Profile] = {
             model=OFFLINE_MODEL, layer=12, width=TimesD(1), sweep_widths=(TimesD(1), TimesD(2)),
             sweep_l1={v: grid[::3] for v, grid in ALIGNMENT_SWEEP_L1.items()}, sweep_tokens=24_000,
             topk_ks=TOPK_KS[::3], checkpoints=3, toy_seeds=4),
-        gated=GatedSizes(sites=_smollm2_sites(OFFLINE_MODEL), gated_width=TimesD(1), sweep_tokens=24_000,
+        # two of offline's four sites, a residual stream and an attention output: every code path
+        # of the sweep, and the hooks of the other two kinds are harvested and spliced in the tests
+        # and rehearsed at the paper's sites
+        gated=GatedSizes(sites=tuple(s for s in _smollm2_sites(OFFLINE_MODEL) if s.label in ("resid 12", "attn 3")),
+                         gated_width=TimesD(1), sweep_tokens=24_000,
                          baseline_l1=GATED_BASELINE_L1[::2], gated_l1=GATED_L1[::2],
                          ablation_site="resid 12", rescale_shift_tokens=12_000, spread_seeds=1, ce_max_factor=2),
         scale=ScaleSizes(seeds=1, seed_notebooks=LM_NOTEBOOKS[:1], budgets=(8192, 16384),

@@ -19,6 +19,10 @@ its training-length families (``results/smoke/lengths/<family>/seed<s>.json``), 
 Pins are made on one kind of CPU; floating-point results may differ on another, so the CPU is
 pinned too and a run elsewhere is told to re-pin rather than compared.
 
+The same comparison is the end-to-end check of determinism: in a fresh clone (CI) every smoke
+SAE is trained afresh, so equal numbers mean the whole path, seeds to claims, gave bit for bit
+what it gave when the pins were written.
+
 The same run checks that every claim a ``@rule`` judged is judged the same again from the
 inputs it recorded (``claims.rejudge``): what lets a changed threshold re-read the records
 must reproduce them exactly first.
