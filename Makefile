@@ -16,7 +16,7 @@ FAMILY ?=
 STANDINS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: lab browser gpu-check setup figures seeds lengths parts test test-smoke rehearse-00-03 rehearse-01-04 lint pytest nbval pins pin rehearse bench estimate clean-cache help
+.PHONY: lab browser gpu-check setup figures seeds lengths parts test nbval-00-02 nbval-03-05 pytest-1 pytest-2 rehearse-00-03 rehearse-01-04 lint pytest nbval pins pin rehearse bench estimate clean-cache help
 
 help:
 	@echo "make figures [PROFILE=smoke|offline|classroom|paper] [NOTEBOOKS='00 02']  run notebooks, write figures/<profile>/"
@@ -87,11 +87,23 @@ lint: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# make test's two halves of pytest, a process each (about the same time; test_step's compiles
+# balance the notebook-running tests in the second half)
+PYTEST_FIRST := $(sort $(wildcard tests/test_[a-m]*.py) tests/test_step.py)
+pytest-1 pytest-2: $(STAMP)
+	$(BIN)/python -m pytest -q $(if $(filter pytest-1,$@),$(PYTEST_FIRST),$(filter-out $(PYTEST_FIRST),$(wildcard tests/test_*.py)))
+
 # One thread, always: the pins hold the smoke numbers bit for bit, and a matmul's rounding
 # depends on how many threads split it.
+NBVAL = OMP_NUM_THREADS=1 SAE_FAILURES_PROFILE=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider
+SMOKE_OUTPUTS = figures/smoke/[0-9][0-9]_*/claims.json results/smoke  # the pins read this run's numbers, not an earlier run's
 nbval: $(STAMP)
-	rm -rf figures/smoke/[0-9][0-9]_*/claims.json results/smoke  # the pins read this run's numbers, not an earlier run's
-	OMP_NUM_THREADS=1 SAE_FAILURES_PROFILE=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider notebooks/
+	rm -rf $(SMOKE_OUTPUTS)
+	$(NBVAL) notebooks/
+
+# make test's two halves of nbval: notebooks 00-02 and 03-05 (each half's notebooks in order)
+nbval-00-02 nbval-03-05: $(STAMP)
+	$(NBVAL) $(sort $(foreach n,$(shell seq -w $(word 2,$(subst -, ,$@)) $(word 3,$(subst -, ,$@))),$(wildcard notebooks/$(n)_*.ipynb)))
 
 # after nbval: did the smoke numbers move only where a study's version says so? (runs.pins)
 pins: $(STAMP)
@@ -103,15 +115,15 @@ pin: $(STAMP)
 rehearse: $(STAMP)
 	$(BIN)/python -m sae_failures.cli rehearse $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
 
-# Four jobs at once, one thread each: nbval then its pins, pytest, and the rehearsal in two
-# halves. One-thread jobs share the two cores evenly; two-thread ones spend their time
-# waiting on each other. Each job's output is printed when it ends.
+# Six jobs at once, one thread each: nbval, pytest and the rehearsal, each in two halves, then
+# the pins over nbval's numbers. One-thread jobs share the two cores evenly (two-thread ones
+# spend their time waiting on each other); with halves, no single job is left running alone on
+# one core while the other idles. Each job's output is printed when it ends.
 test: lint browser
 	$(call NEED_NPM,make test)
-	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j4 --output-sync=target test-smoke pytest rehearse-00-03 rehearse-01-04
-
-test-smoke: $(STAMP)
-	$(MAKE) --no-print-directory nbval
+	rm -rf $(SMOKE_OUTPUTS)
+	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j6 --output-sync=target nbval-00-02 nbval-03-05 pytest-1 pytest-2 \
+		rehearse-00-03 rehearse-01-04
 	$(MAKE) --no-print-directory pins
 
 rehearse-00-03 rehearse-01-04: $(STAMP)
