@@ -16,7 +16,7 @@ FAMILY ?=
 STANDINS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: lab browser gpu-check setup figures seeds lengths parts test nbval-00-02 nbval-03-05 pytest-1 pytest-2 rehearse-00-03 rehearse-01-04 lint pytest nbval pins pin rehearse bench estimate clean-cache help
+.PHONY: lab browser gpu-check setup figures seeds lengths parts test nbval-00-02 nbval-03-05 rehearse-all rehearse-00-03 rehearse-01-04 lint pytest nbval pins pin rehearse bench estimate clean-cache help
 
 help:
 	@echo "make figures [PROFILE=smoke|offline|classroom|paper] [NOTEBOOKS='00 02']  run notebooks, write figures/<profile>/"
@@ -87,12 +87,6 @@ lint: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# make test's two halves of pytest, a process each (about the same time; test_step's compiles
-# balance the notebook-running tests in the second half)
-PYTEST_FIRST := $(sort $(wildcard tests/test_[a-m]*.py) tests/test_step.py)
-pytest-1 pytest-2: $(STAMP)
-	$(BIN)/python -m pytest -q $(if $(filter pytest-1,$@),$(PYTEST_FIRST),$(filter-out $(PYTEST_FIRST),$(wildcard tests/test_*.py)))
-
 # One thread, always: the pins hold the smoke numbers bit for bit, and a matmul's rounding
 # depends on how many threads split it.
 NBVAL = OMP_NUM_THREADS=1 SAE_FAILURES_PROFILE=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider
@@ -115,16 +109,21 @@ pin: $(STAMP)
 rehearse: $(STAMP)
 	$(BIN)/python -m sae_failures.cli rehearse $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
 
-# Six jobs at once, one thread each: nbval, pytest and the rehearsal, each in two halves, then
-# the pins over nbval's numbers. One-thread jobs share the two cores evenly (two-thread ones
-# spend their time waiting on each other); with halves, no single job is left running alone on
-# one core while the other idles. Each job's output is printed when it ends.
+# Four jobs at once, one thread each: nbval in two halves, pytest, and the rehearsal; then the
+# pins over nbval's numbers. One-thread jobs share the two cores evenly (two-thread ones spend
+# their time waiting on each other; more jobs crowd the memory and slow every one). nbval, the
+# longest, runs in halves so that it is not left alone on one core while the other idles. Each
+# job's output is printed when it ends.
 test: lint browser
 	$(call NEED_NPM,make test)
 	rm -rf $(SMOKE_OUTPUTS)
-	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j6 --output-sync=target nbval-00-02 nbval-03-05 pytest-1 pytest-2 \
-		rehearse-00-03 rehearse-01-04
+	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j4 --output-sync=target nbval-00-02 nbval-03-05 pytest rehearse-all
 	$(MAKE) --no-print-directory pins
+
+# The rehearsal in two halves, one after the other, and the gpu-check against its stand-ins.
+rehearse-all: $(STAMP)
+	$(MAKE) --no-print-directory rehearse-00-03
+	$(MAKE) --no-print-directory rehearse-01-04
 
 rehearse-00-03 rehearse-01-04: $(STAMP)
 	$(MAKE) --no-print-directory rehearse NOTEBOOKS="$(wordlist 2,3,$(subst -, ,$@))"

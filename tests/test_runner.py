@@ -22,7 +22,7 @@ def cli_process(*args, **env) -> subprocess.CompletedProcess:
     """The command line in a process of its own (for what must be set before import, like
     ``HF_HUB_OFFLINE``, and for the exit status a shell sees)."""
     return subprocess.run([sys.executable, "-m", "sae_failures.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=120)
+                          env={**os.environ, **env}, timeout=300)
 
 
 def cli(*args, **env) -> subprocess.CompletedProcess:
