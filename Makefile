@@ -16,7 +16,7 @@ FAMILY ?=
 STANDINS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: lab browser gpu-check setup figures seeds lengths parts test nbval-00-02 nbval-03-05 rehearse-all rehearse-00-03 rehearse-01-04 lint pytest nbval pins pin rehearse bench estimate clean-cache help
+.PHONY: lab browser gpu-check setup figures seeds lengths parts test test-smoke rehearse-00-03 rehearse-01-04 lint pytest nbval pins pin rehearse bench estimate clean-cache help
 
 help:
 	@echo "make figures [PROFILE=smoke|offline|classroom|paper] [NOTEBOOKS='00 02']  run notebooks, write figures/<profile>/"
@@ -89,15 +89,9 @@ pytest: $(STAMP)
 
 # One thread, always: the pins hold the smoke numbers bit for bit, and a matmul's rounding
 # depends on how many threads split it.
-NBVAL = OMP_NUM_THREADS=1 SAE_FAILURES_PROFILE=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider
-SMOKE_OUTPUTS = figures/smoke/[0-9][0-9]_*/claims.json results/smoke  # the pins read this run's numbers, not an earlier run's
 nbval: $(STAMP)
-	rm -rf $(SMOKE_OUTPUTS)
-	$(NBVAL) notebooks/
-
-# make test's two halves of nbval: notebooks 00-02 and 03-05 (each half's notebooks in order)
-nbval-00-02 nbval-03-05: $(STAMP)
-	$(NBVAL) $(sort $(foreach n,$(shell seq -w $(word 2,$(subst -, ,$@)) $(word 3,$(subst -, ,$@))),$(wildcard notebooks/$(n)_*.ipynb)))
+	rm -rf figures/smoke/[0-9][0-9]_*/claims.json results/smoke  # the pins read this run's numbers, not an earlier run's
+	OMP_NUM_THREADS=1 SAE_FAILURES_PROFILE=smoke $(BIN)/python -m pytest -q --nbval-lax --nbval-kernel-name python3 -p no:cacheprovider notebooks/
 
 # after nbval: did the smoke numbers move only where a study's version says so? (runs.pins)
 pins: $(STAMP)
@@ -109,21 +103,16 @@ pin: $(STAMP)
 rehearse: $(STAMP)
 	$(BIN)/python -m sae_failures.cli rehearse $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
 
-# Four jobs at once, one thread each: nbval in two halves, pytest, and the rehearsal; then the
-# pins over nbval's numbers. One-thread jobs share the two cores evenly (two-thread ones spend
-# their time waiting on each other; more jobs crowd the memory and slow every one). nbval, the
-# longest, runs in halves so that it is not left alone on one core while the other idles. Each
-# job's output is printed when it ends.
+# Four jobs at once, one thread each: nbval then its pins, pytest, and the rehearsal in two
+# halves. One-thread jobs share the two cores evenly; two-thread ones spend their time
+# waiting on each other. Each job's output is printed when it ends.
 test: lint browser
 	$(call NEED_NPM,make test)
-	rm -rf $(SMOKE_OUTPUTS)
-	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j4 --output-sync=target nbval-00-02 nbval-03-05 pytest rehearse-all
-	$(MAKE) --no-print-directory pins
+	OMP_NUM_THREADS=1 $(MAKE) --no-print-directory -j4 --output-sync=target test-smoke pytest rehearse-00-03 rehearse-01-04
 
-# The rehearsal in two halves, one after the other, and the gpu-check against its stand-ins.
-rehearse-all: $(STAMP)
-	$(MAKE) --no-print-directory rehearse-00-03
-	$(MAKE) --no-print-directory rehearse-01-04
+test-smoke: $(STAMP)
+	$(MAKE) --no-print-directory nbval
+	$(MAKE) --no-print-directory pins
 
 rehearse-00-03 rehearse-01-04: $(STAMP)
 	$(MAKE) --no-print-directory rehearse NOTEBOOKS="$(wordlist 2,3,$(subst -, ,$@))"
